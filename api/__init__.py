@@ -1,0 +1,1 @@
+"""FastAPI service and the bazkhord CLI."""

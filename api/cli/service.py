@@ -1,0 +1,3 @@
+"""CLI commands: service (filled in by the issue that owns them)."""
+
+from api.cli.app import app  # noqa: F401

@@ -1,0 +1,1 @@
+"""Satisfaction (ISO 10004) and complaint-handling (ISO 10002) indicators over stored records."""

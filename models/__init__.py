@@ -1,0 +1,1 @@
+"""Topic and sentiment models, the Analyzer, artifacts."""
