@@ -27,8 +27,28 @@ class Settings(BaseSettings):
     max_batch_items: int = 10000
     max_upload_bytes: int = 50 * 1024 * 1024
     rate_limit_per_minute: int = 600  # per API key; 0 disables
+    rate_limit_burst: int = 0  # requests a key may send at once; 0 = one minute's worth
+    max_import_rows: int = 200_000  # rows of one uploaded CSV/XLSX file
+    # Day keys (day, jalali_day) are the calendar day here; naive timestamps are read in this zone.
+    timezone: str = "Asia/Tehran"
+    metrics_public: bool = True  # /metrics without a key (it holds counts and timings, no customer data)
+    migrate_on_start: bool = True  # `bazkhord serve` applies pending migrations before serving
     min_n: int = 30  # indicators below this n are marked insufficient_data
     log_level: str = "INFO"
+    # Retraining jobs (analysts' loop): base data files (canonical JSONL/CSV/XLSX; env value is a JSON
+    # list) trained together with the gold labels in the database; share of gold labels held out.
+    train_base_data: list[Path] = []
+    train_holdout: float = 0.2
+    train_min_labels: int = 10
+    # Complaint handling (ISO 10002): triage rules file (None = bundled models/triage_rules.yaml),
+    # service levels for the process indicators, recurrence windows and near-duplicate threshold.
+    triage_rules_path: Path | None = None
+    complaint_ack_sla_hours: float = 24.0
+    complaint_sla_hours: float = 72.0
+    recurrence_window_days: int = 30
+    recurrence_min: int = 3
+    systemic_min_scopes: int = 3
+    duplicate_threshold: float = 0.8
 
 
 @lru_cache(maxsize=1)

@@ -1,7 +1,9 @@
-"""raw text -> CleanText: the one entry point every other layer calls.
+"""raw text → CleanText: the one entry point every other layer calls.
 
-PROVISIONAL first cut (hazm normalize + tokenize only); the nlp work replaces the internals
-(protection of URLs/numbers, PII masking, flags) keeping this interface.
+Order: find PII on the raw text (spans index the raw text) → protect PII placeholders, URLs,
+numbers, emoji... → normalize → tokenize (hazm ``WordTokenizer``; protected spans stay one token)
+→ restore. ``get_pipeline()`` returns the process-wide instance (hazm's lexicons take a couple of
+seconds to load: build once).
 """
 
 from __future__ import annotations
@@ -9,25 +11,38 @@ from __future__ import annotations
 from collections.abc import Iterable
 from functools import lru_cache
 
+from nlp import lexicon
+from nlp.negation import count_negations
+from nlp.normalizer import Normalizer
+from nlp.pii import PiiMasker
 from nlp.types import CleanText
 
 
 class TextPipeline:
-    def __init__(self) -> None:
-        self._normalizer = None
+    """Normalization + PII masking + tokenization.
 
-    def _norm(self):
-        if self._normalizer is None:
-            from hazm import Normalizer
+    Args:
+        digits: digit script of the output (``"fa"`` or ``"en"``).
+        mask_pii: replace personal data with placeholders (``[PHONE]``, ``[CARD]``...).
+        tokenize: fill ``CleanText.tokens`` (hazm ``word_tokenize``: verb parts joined with ``_``).
+    """
 
-            self._normalizer = Normalizer()
-        return self._normalizer
+    def __init__(self, digits: str = "fa", mask_pii: bool = True, tokenize: bool = True) -> None:
+        self.normalizer = Normalizer(digits=digits)
+        self.masker = PiiMasker() if mask_pii else None
+        # hazm's word_tokenize() is this tokenizer with default options (shared, built once).
+        self._tokenize = lexicon.word_tokenizer().tokenize if tokenize else None
 
     def process(self, text: str) -> CleanText:
-        from hazm import word_tokenize
-
-        clean = self._norm().normalize(text)
-        return CleanText(text=clean, tokens=tuple(word_tokenize(clean)))
+        """Main method: raw text → ``CleanText``. Never raises on a ``str``."""
+        if not isinstance(text, str):
+            text = "" if text is None else str(text)
+        spans = self.masker.find(text) if self.masker is not None else ()
+        fixed = [(s.start, s.end, self.masker.placeholder.format(type=s.type)) for s in spans] if spans else ()
+        out = self.normalizer.run(text, fixed, tokenize=self._tokenize)
+        flags = dict(out.flags)
+        flags["negation"] = count_negations(out.tokens)
+        return CleanText(text=out.text, pii=spans, tokens=out.tokens, flags=flags)
 
     def process_batch(self, texts: Iterable[str]) -> list[CleanText]:
         return [self.process(t) for t in texts]
@@ -35,5 +50,5 @@ class TextPipeline:
 
 @lru_cache(maxsize=1)
 def get_pipeline() -> TextPipeline:
-    """The process-wide pipeline (hazm's constructor takes about a second: build it once)."""
+    """The process-wide pipeline (hazm's constructors take about two seconds: build it once)."""
     return TextPipeline()

@@ -111,6 +111,10 @@ class Feedback(Base):
         Index("ix_feedback_kind_day", "kind", "day"),
         Index("ix_feedback_sentiment", "sentiment"),
         Index("ix_feedback_status", "status"),
+        # indicators: rows (re)analysed since the last rollup refresh are found by this watermark
+        Index("ix_feedback_analyzed_at", "analyzed_at"),
+        # emerging themes: the most recent abstained texts of a window
+        Index("ix_feedback_abstained_day", "abstained", "day"),
     )
 
 
@@ -140,6 +144,8 @@ class TopicMention(Base):
         Index("ix_topic_mentions_feedback", "feedback_id"),
         Index("ix_topic_mentions_topic_day", "topic", "day"),
         Index("ix_topic_mentions_day_segment", "day", "segment"),
+        # themes: the most recent negative mentions of a topic without a sort (indicators)
+        Index("ix_topic_mentions_topic_polarity_day", "topic", "polarity", "day"),
     )
 
 
@@ -210,6 +216,94 @@ class StatusEvent(Base):
     at: Mapped[datetime] = mapped_column(DateTime)
 
 
+class FeedbackRollup(Base):
+    """Daily aggregates of ``feedback`` per (kind, segment, channel), kept by ``indicators.rollup``.
+
+    Every column is additive, so any period, slice and indicator is a SUM over these rows. ``gday``
+    and ``jday`` are yyyymmdd integers (Gregorian, Jalali): ``gday // 100`` is the month key.
+    Ratings are rescaled to 1..5 (``1 + 4 (r - 1) / (scale - 1)``) so scales can be mixed.
+    """
+
+    __tablename__ = "rollup_feedback_daily"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    day: Mapped[date] = mapped_column(Date)
+    gday: Mapped[int] = mapped_column(Integer)
+    jday: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(20))
+    segment: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    channel: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    n: Mapped[int] = mapped_column(Integer, default=0)
+    n_analyzed: Mapped[int] = mapped_column(Integer, default=0)
+    pos: Mapped[int] = mapped_column(Integer, default=0)
+    neu: Mapped[int] = mapped_column(Integer, default=0)
+    neg: Mapped[int] = mapped_column(Integer, default=0)
+    abstained: Mapped[int] = mapped_column(Integer, default=0)
+    n_rated: Mapped[int] = mapped_column(Integer, default=0)
+    top2: Mapped[int] = mapped_column(Integer, default=0)
+    rating_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    rating_sq_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    n_nps: Mapped[int] = mapped_column(Integer, default=0)
+    promoters: Mapped[int] = mapped_column(Integer, default=0)
+    detractors: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (
+        Index("ix_rollup_feedback_day", "day"),
+        Index("ix_rollup_feedback_gday", "gday", "segment"),
+        Index("ix_rollup_feedback_jday", "jday", "segment"),
+    )
+
+
+class TopicRollup(Base):
+    """Daily aggregates of ``topic_mentions`` per (topic, polarity, kind, segment, channel).
+
+    ``rec_*``/``rated``/``top2``/``rating_sum`` describe the records behind the mentions (their overall
+    sentiment and rating): topic impact and driver weights are computed from them.
+    """
+
+    __tablename__ = "rollup_topic_daily"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    day: Mapped[date] = mapped_column(Date)
+    gday: Mapped[int] = mapped_column(Integer)
+    jday: Mapped[int] = mapped_column(Integer)
+    topic: Mapped[str] = mapped_column(String(64))
+    polarity: Mapped[str] = mapped_column(String(3))
+    kind: Mapped[str] = mapped_column(String(20))
+    segment: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    channel: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    mentions: Mapped[int] = mapped_column(Integer, default=0)
+    rec_pos: Mapped[int] = mapped_column(Integer, default=0)
+    rec_neu: Mapped[int] = mapped_column(Integer, default=0)
+    rec_neg: Mapped[int] = mapped_column(Integer, default=0)
+    rated: Mapped[int] = mapped_column(Integer, default=0)
+    top2: Mapped[int] = mapped_column(Integer, default=0)
+    rating_sum: Mapped[float] = mapped_column(Float, default=0.0)
+
+    __table_args__ = (
+        Index("ix_rollup_topic_day", "day"),
+        Index("ix_rollup_topic_gday", "gday", "topic"),
+        Index("ix_rollup_topic_jday", "jday", "topic"),
+    )
+
+
+class RollupState(Base):
+    """Watermarks of the last rollup refresh (one row) and days marked stale by updates/deletes."""
+
+    __tablename__ = "rollup_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    max_feedback_id: Mapped[int] = mapped_column(Integer, default=0)
+    max_analyzed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    refreshed_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class RollupDirtyDay(Base):
+    __tablename__ = "rollup_dirty_days"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+
+
 __all__ = [
     "COMPLAINT_STATUSES",
     "FEEDBACK_KINDS",
@@ -219,10 +313,14 @@ __all__ = [
     "ApiKey",
     "Base",
     "Feedback",
+    "FeedbackRollup",
     "GoldLabel",
     "Job",
     "ModelVersion",
+    "RollupDirtyDay",
+    "RollupState",
     "StatusEvent",
     "TaxonomyVersion",
     "TopicMention",
+    "TopicRollup",
 ]

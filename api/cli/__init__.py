@@ -14,8 +14,11 @@ from nlp.errors import BazkhordError
 # Registration side effects: each module adds its commands to ``app``.
 from api.cli import text as _text  # noqa: E402,F401  normalize, mask
 from api.cli import modeling as _modeling  # noqa: E402,F401  train, analyze, evaluate
+from api.cli import evaluation as _evaluation  # noqa
 from api.cli import service as _service  # noqa: E402,F401  serve, import, db, keys
 from api.cli import insights as _insights  # noqa: E402,F401  demo
+from api.cli import analyst as _analyst  # noqa: E402,F401  models, labels, retrain
+from api.cli import complaints as _complaints  # noqa: E402,F401  complaints list|show|status|indicators|triage
 
 
 def main() -> None:

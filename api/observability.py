@@ -1,0 +1,76 @@
+"""Prometheus metrics and the access log, as one pure-ASGI middleware (cheap on every request).
+
+Labels use the route *template* (``/v1/feedback/{feedback_id}``), never the raw path, so cardinality
+stays bounded and no identifier or text reaches a metric. The access log line holds method, route,
+status, duration and the key id: never bodies, never query strings.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+access_log = logging.getLogger("bazkhord.access")
+
+BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+class Metrics:
+    """One registry per app, so several apps (tests) in one process do not collide."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter("bazkhord_http_requests", "HTTP requests", ["method", "route", "status"],
+                                registry=self.registry)
+        self.latency = Histogram("bazkhord_http_request_duration_seconds", "HTTP request latency",
+                                 ["method", "route"], buckets=BUCKETS, registry=self.registry)
+        self.analyzed = Counter("bazkhord_records_analyzed", "Texts analysed by the model", ["source"],
+                                registry=self.registry)
+        self.stored = Counter("bazkhord_feedback_stored", "Feedback records stored", registry=self.registry)
+        self.model_info = Gauge("bazkhord_model_info", "The model version being served (value 1)", ["version"],
+                                registry=self.registry)
+
+    def set_model(self, analyzer: Any) -> None:
+        self.model_info.clear()
+        version = getattr(analyzer, "version", None)
+        if version:
+            self.model_info.labels(version=str(version)).set(1)
+
+    def render(self) -> tuple[bytes, str]:
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+class ObservabilityMiddleware:
+    def __init__(self, app: Any, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = {"code": 500}
+
+        async def _send(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, _send)
+        finally:
+            elapsed = time.perf_counter() - start
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            method = scope.get("method", "")
+            self.metrics.requests.labels(method, template, str(status["code"])).inc()
+            self.metrics.latency.labels(method, template).observe(elapsed)
+            if access_log.isEnabledFor(logging.INFO):
+                principal = getattr(scope.get("state", {}).get("principal", None), "key_id", None) \
+                    if isinstance(scope.get("state"), dict) else None
+                access_log.info("%s %s %d %.1fms key=%s", method, template, status["code"], elapsed * 1000, principal)

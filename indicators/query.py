@@ -1,0 +1,215 @@
+"""SQL aggregation: additive sums per (period, slice) from the rollups, or the raw tables when needed.
+
+Slices by kind/segment/channel are answered from the daily rollups; product and region (not kept in
+the rollups, their cardinality would defeat them) fall back to the raw tables, with the same sums.
+Periods are grouped in SQL where the calendar key allows it (``yyyymmdd // 100`` is a month) and the
+few resulting rows are bucketed into weeks/quarters in Python.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from indicators.periods import Period, date_of_key, period_of
+from indicators.rollup import ensure_fresh, rating5, top2
+from nlp.errors import BazkhordError
+from store.schema import Feedback, FeedbackRollup, TopicMention, TopicRollup
+
+DIMENSIONS = ("kind", "segment", "channel", "product", "region")
+ROLLUP_DIMENSIONS = ("kind", "segment", "channel")
+FEEDBACK_SUMS = (
+    "n", "n_analyzed", "pos", "neu", "neg", "abstained", "n_rated", "top2",
+    "rating_sum", "rating_sq_sum", "n_nps", "promoters", "detractors", "complaints",
+)
+TOPIC_SUMS = ("mentions", "rec_pos", "rec_neu", "rec_neg", "rated", "top2", "rating_sum")
+NONE_GROUP = "—"  # the group of records without a value for the group_by dimension
+
+
+@dataclass(frozen=True)
+class Slice:
+    """A time window (inclusive days) and equality filters ``{dimension: (values...)}``."""
+
+    start: date | None = None
+    end: date | None = None
+    filters: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for k in self.filters:
+            if k not in DIMENSIONS:
+                raise BazkhordError("indicators.bad_filter", f"unknown filter '{k}'", {"allowed": list(DIMENSIONS)}, 422)
+        if self.start and self.end and self.start > self.end:
+            raise BazkhordError("indicators.bad_window", "'from' is after 'to'", {"from": str(self.start), "to": str(self.end)}, 422)
+
+    def uses_raw(self, group_by: str | None) -> bool:
+        dims = set(self.filters) | ({group_by} if group_by else set())
+        return not dims <= set(ROLLUP_DIMENSIONS)
+
+
+def _check_group(group_by: str | None) -> None:
+    if group_by is not None and group_by not in DIMENSIONS:
+        raise BazkhordError("indicators.bad_group_by", f"group_by must be one of {', '.join(DIMENSIONS)}", {"group_by": group_by}, 422)
+
+
+def _flag(cond):
+    return func.sum(case((cond, 1), else_=0))
+
+
+def _feedback_source(raw: bool):
+    """(table-like, {dim: column}, day column, {calendar: int day key or None}, [sum expressions])."""
+    if raw:
+        rated = Feedback.rating.is_not(None)
+        r5 = rating5()
+        sums = [
+            func.count().label("n"),
+            _flag(Feedback.sentiment.is_not(None)).label("n_analyzed"),
+            _flag(Feedback.sentiment == "pos").label("pos"),
+            _flag(Feedback.sentiment == "neu").label("neu"),
+            _flag(Feedback.sentiment == "neg").label("neg"),
+            _flag(Feedback.abstained.is_(True)).label("abstained"),
+            _flag(rated).label("n_rated"),
+            func.sum(top2()).label("top2"),
+            func.sum(case((rated, r5), else_=0.0)).label("rating_sum"),
+            func.sum(case((rated, r5 * r5), else_=0.0)).label("rating_sq_sum"),
+            _flag(Feedback.nps.is_not(None)).label("n_nps"),
+            _flag(Feedback.nps >= 9).label("promoters"),
+            _flag(Feedback.nps <= 6).label("detractors"),
+            _flag(Feedback.kind == "complaint").label("complaints"),
+        ]
+        dims = {d: getattr(Feedback, d) for d in DIMENSIONS}
+        return Feedback, dims, Feedback.day, {"jalali": Feedback.jalali_day, "gregorian": None}, sums
+    R = FeedbackRollup
+    sums = [func.sum(getattr(R, c)).label(c) for c in FEEDBACK_SUMS if c != "complaints"]
+    sums.append(func.sum(case((R.kind == "complaint", R.n), else_=0)).label("complaints"))
+    dims = {d: getattr(R, d) for d in ROLLUP_DIMENSIONS}
+    return R, dims, R.day, {"jalali": R.jday, "gregorian": R.gday}, sums
+
+
+def _topic_source(raw: bool):
+    if raw:
+        rated = Feedback.rating.is_not(None)
+        sums = [
+            func.count().label("mentions"),
+            _flag(Feedback.sentiment == "pos").label("rec_pos"),
+            _flag(Feedback.sentiment == "neu").label("rec_neu"),
+            _flag(Feedback.sentiment == "neg").label("rec_neg"),
+            _flag(rated).label("rated"),
+            func.sum(top2()).label("top2"),
+            func.sum(case((rated, rating5()), else_=0.0)).label("rating_sum"),
+        ]
+        dims = {d: getattr(TopicMention, d) for d in DIMENSIONS}
+        return TopicMention, dims, TopicMention.day, {"jalali": TopicMention.jalali_day, "gregorian": None}, sums
+    R = TopicRollup
+    sums = [func.sum(getattr(R, c)).label(c) for c in TOPIC_SUMS]
+    dims = {d: getattr(R, d) for d in ROLLUP_DIMENSIONS}
+    return R, dims, R.day, {"jalali": R.jday, "gregorian": R.gday}, sums
+
+
+def _period_key(day_col, int_key, period: str):
+    """SQL expression grouping at the finest level that still nests in ``period``."""
+    if int_key is None:
+        return day_col
+    if period in ("day", "week"):
+        return int_key
+    if period in ("month", "quarter"):
+        return int_key // 100
+    return int_key // 10000
+
+
+def _where(q, sl: Slice, dims: dict, day_col):
+    if sl.start is not None:
+        q = q.where(day_col >= sl.start)
+    if sl.end is not None:
+        q = q.where(day_col <= sl.end)
+    for k, values in sl.filters.items():
+        col = dims[k]
+        vals = [v for v in values if v != NONE_GROUP]
+        cond = col.in_(vals) if vals else None
+        if NONE_GROUP in values:
+            cond = col.is_(None) if cond is None else (cond | col.is_(None))
+        q = q.where(cond)
+    return q
+
+
+def _bucket(rows, n_keys: int, sums: tuple[str, ...], period: str | None, calendar: str, key_index: int | None):
+    """Add up SQL rows whose group keys map to the same (Period, other keys...)."""
+    out: dict[tuple, dict] = defaultdict(lambda: dict.fromkeys(sums, 0))
+    for r in rows:
+        keys = list(r[:n_keys])
+        if key_index is not None:
+            keys[key_index] = period_of(date_of_key(keys[key_index], calendar), period, calendar)  # type: ignore[arg-type]
+        acc = out[tuple(keys)]
+        for i, s in enumerate(sums):
+            acc[s] += r[n_keys + i] or 0
+    return out
+
+
+def feedback_sums(
+    session: Session, sl: Slice, group_by: str | None = None, period: str | None = None, calendar: str = "jalali"
+) -> dict[tuple, dict]:
+    """Sums keyed by ``(Period?, group value?)`` (each part present when asked for)."""
+    _check_group(group_by)
+    ensure_fresh(session)
+    raw = sl.uses_raw(group_by)
+    src, dims, day_col, int_keys, sums = _feedback_source(raw)
+    keys = []
+    if period:
+        keys.append(_period_key(day_col, int_keys[calendar], period))
+    if group_by:
+        keys.append(dims[group_by])
+    q = _where(select(*keys, *sums).select_from(src), sl, dims, day_col)
+    if keys:
+        q = q.group_by(*keys)
+    rows = session.execute(q).all()
+    return _bucket(rows, len(keys), FEEDBACK_SUMS, period, calendar, 0 if period else None)
+
+
+def topic_sums(session: Session, sl: Slice, group_by: str | None = None, period: str | None = None, calendar: str = "jalali") -> dict[tuple, dict]:
+    """Sums keyed by ``(topic, polarity, Period?, group value?)``."""
+    _check_group(group_by)
+    ensure_fresh(session)
+    raw = sl.uses_raw(group_by)
+    src, dims, day_col, int_keys, sums = _topic_source(raw)
+    topic_col = src.topic
+    keys = [topic_col, src.polarity]
+    if period:
+        keys.append(_period_key(day_col, int_keys[calendar], period))
+    if group_by:
+        keys.append(dims[group_by])
+    q = _where(select(*keys, *sums).select_from(src), sl, dims, day_col)
+    if raw:
+        q = q.join(Feedback, Feedback.id == TopicMention.feedback_id)
+    q = q.group_by(*keys)
+    rows = session.execute(q).all()
+    return _bucket(rows, len(keys), TOPIC_SUMS, period, calendar, 2 if period else None)
+
+
+def data_range(session: Session) -> tuple[date | None, date | None]:
+    """First and last day with feedback (from the rollup's indexed day column)."""
+    ensure_fresh(session)
+    lo, hi = session.execute(select(func.min(FeedbackRollup.day), func.max(FeedbackRollup.day))).one()
+    if isinstance(lo, str):
+        lo, hi = date.fromisoformat(lo), date.fromisoformat(hi)
+    return lo, hi
+
+
+def group_value(v) -> str:
+    return NONE_GROUP if v is None else str(v)
+
+
+__all__ = [
+    "DIMENSIONS",
+    "FEEDBACK_SUMS",
+    "NONE_GROUP",
+    "TOPIC_SUMS",
+    "Period",
+    "Slice",
+    "data_range",
+    "feedback_sums",
+    "group_value",
+    "topic_sums",
+]

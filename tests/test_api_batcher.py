@@ -1,0 +1,62 @@
+"""The micro-batcher: concurrent small requests share model calls and each gets its own results back."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from api.batcher import MicroBatcher
+
+
+class Upper:
+    """A deterministic analyser: records each call's size."""
+
+    version = "v-test"
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+        self.gate = threading.Event()
+
+    def analyze(self, texts):
+        self.gate.wait(5)
+        self.calls.append(len(texts))
+        if any(t == "boom" for t in texts):
+            raise ValueError("broken text")
+        return [t.upper() for t in texts]
+
+
+def test_concurrent_requests_are_batched_and_answered_in_order():
+    model = Upper()
+    b = MicroBatcher(lambda: model, max_items=64, max_wait_s=0.05)
+    inputs = [[f"t{i}", f"u{i}"] if i % 2 else [f"t{i}"] for i in range(40)]
+    with ThreadPoolExecutor(40) as pool:
+        futures = [pool.submit(b.analyze, x) for x in inputs]
+        model.gate.set()
+        outs = [f.result(timeout=10) for f in futures]
+    for x, (used, res) in zip(inputs, outs, strict=True):
+        assert used is model and res == [t.upper() for t in x]
+    assert sum(model.calls) == 60 and len(model.calls) < 40  # fewer model calls than requests
+    assert max(model.calls) <= 64 + 2
+
+
+def test_errors_reach_every_request_of_the_batch_and_the_worker_survives():
+    model = Upper()
+    model.gate.set()
+    b = MicroBatcher(lambda: model, max_wait_s=0.0)
+    with pytest.raises(ValueError):
+        b.analyze(["boom"])
+    assert b.analyze(["ok"])[1] == ["OK"]
+
+
+def test_large_requests_bypass_the_queue_and_swaps_apply_to_the_next_batch():
+    first, second = Upper(), Upper()
+    first.gate.set()
+    second.gate.set()
+    current = [first]
+    b = MicroBatcher(lambda: current[0], max_items=4)
+    assert b.analyze(["a"] * 10)[0] is first and first.calls == [10]
+    current[0] = second
+    used, res = b.analyze(["x"])
+    assert used is second and res == ["X"]
