@@ -191,6 +191,21 @@ def main() -> int:
         server.terminate()
         server.wait(timeout=20)
 
+    # Context: the model alone on the same texts, in this process (what the service cannot beat).
+    from models.analyzer import Analyzer
+
+    analyzer = Analyzer.load(mp) if mp else Analyzer.load()
+    sample = stream[: args.batch_size]
+    analyzer.analyze(sample[:50])
+    t0 = time.perf_counter()
+    analyzer.analyze(sample)
+    model_rps = len(sample) / (time.perf_counter() - t0)
+    t0, k = time.perf_counter(), 0
+    while time.perf_counter() - t0 < 2.0:
+        analyzer.analyze([sample[k % len(sample)]])
+        k += 1
+    model_one_ms = (time.perf_counter() - t0) / k * 1000
+
     ratio = res_an["rps"] / triv if triv else float("nan")
     print(f"machine: {os.cpu_count()} cores (client and server share them); {args.connections} connections, "
           f"{args.seconds:.0f} s per endpoint")
@@ -202,6 +217,8 @@ def main() -> int:
     print(f"POST /v1/feedback/batch       {bulk['records_per_s']:8.0f} records/s into SQLite ({bulk['stored']} records, "
           f"{args.batch_size}/request)  p50 {bulk['p50_ms']:.0f} ms  p99 {bulk['p99_ms']:.0f} ms per request  "
           f"(target >= 2000/s: {'PASS' if bulk['records_per_s'] >= 2000 else 'FAIL'})")
+    print(f"model alone, in process:      {model_rps:8.0f} texts/s in batches of {len(sample)}; "
+          f"{model_one_ms:.1f} ms per call with one text")
     return 0
 
 

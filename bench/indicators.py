@@ -112,6 +112,7 @@ def main() -> int:
     have = 0
     if path.exists():
         with sqlite3.connect(path) as c:
+            c.execute("DELETE FROM feedback WHERE payload_hash LIKE 'new%'")  # from an earlier run on this --db
             have = c.execute("SELECT count(*) FROM feedback").fetchone()[0]
     if have != args.n:
         if path.exists():
@@ -132,6 +133,13 @@ def main() -> int:
     url = f"sqlite:///{path}"
     engine = make_engine(url)
     factory = make_sessionmaker(engine)
+    from store.schema import FeedbackRollup, RollupDirtyDay, RollupState, TopicRollup
+
+    # a reused --db may hold rollups of an older layout: start them from scratch (the timed build)
+    rollups = [t.__table__ for t in (FeedbackRollup, TopicRollup, RollupState, RollupDirtyDay)]
+    for table in rollups:
+        table.drop(engine, checkfirst=True)
+        table.create(engine)
     with factory() as s:
         t = time.perf_counter()
         days = rebuild(s)
@@ -178,6 +186,7 @@ def main() -> int:
 
     # new records arriving: the next request refreshes just the days they touched
     with sqlite3.connect(path) as c:
+        c.execute("DELETE FROM feedback WHERE payload_hash LIKE 'new%'")  # from an earlier run on this --db
         top = c.execute("SELECT max(id) FROM feedback").fetchone()[0]
         rows = [(top + i, f"new{i}", "comment", "app", "vendor-00", "2025-03-20 13:00:00", "2025-03-20 13:00:00", "2025-03-20", 14031230,
                  "پیک دیر رسید", 2, "neg", "2025-03-21 00:00:01") for i in range(1, 1001)]

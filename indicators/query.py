@@ -16,17 +16,19 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from indicators.periods import Period, date_of_key, period_of
-from indicators.rollup import ensure_fresh, rating5, top2
+from indicators.rollup import GRAINS, ensure_fresh, rating5, top2
 from nlp.errors import BazkhordError
 from store.schema import Feedback, FeedbackRollup, TopicMention, TopicRollup
 
 DIMENSIONS = ("kind", "segment", "channel", "product", "region")
-ROLLUP_DIMENSIONS = ("kind", "segment", "channel")
 FEEDBACK_SUMS = (
     "n", "n_analyzed", "pos", "neu", "neg", "abstained", "n_rated", "top2",
     "rating_sum", "rating_sq_sum", "n_nps", "promoters", "detractors", "complaints",
 )
+# per topic and polarity (what consumers get); the rec_*/rated/top2/rating_sum of the records behind them
 TOPIC_SUMS = ("mentions", "rec_pos", "rec_neu", "rec_neg", "rated", "top2", "rating_sum")
+# what the rollup (and the raw path) sums per topic: polarity folded into columns
+_FOLDED = ("pos", "neu", "neg", "neg_rec_pos", "neg_rec_neu", "neg_rec_neg", "neg_rated", "neg_top2", "neg_rating_sum")
 NONE_GROUP = "—"  # the group of records without a value for the group_by dimension
 
 
@@ -45,9 +47,13 @@ class Slice:
         if self.start and self.end and self.start > self.end:
             raise BazkhordError("indicators.bad_window", "'from' is after 'to'", {"from": str(self.start), "to": str(self.end)}, 422)
 
-    def uses_raw(self, group_by: str | None) -> bool:
+    def grain(self, group_by: str | None) -> str | None:
+        """The smallest rollup grain holding every dimension this query needs; None = the raw tables."""
         dims = set(self.filters) | ({group_by} if group_by else set())
-        return not dims <= set(ROLLUP_DIMENSIONS)
+        for grain, have in GRAINS.items():
+            if dims <= set(have):
+                return grain
+        return None
 
 
 def _check_group(group_by: str | None) -> None:
@@ -59,9 +65,9 @@ def _flag(cond):
     return func.sum(case((cond, 1), else_=0))
 
 
-def _feedback_source(raw: bool):
-    """(table-like, {dim: column}, day column, {calendar: int day key or None}, [sum expressions])."""
-    if raw:
+def _feedback_source(grain: str | None):
+    """(table-like, {dim: column}, day column, {calendar: int day key or None}, [sum expressions], [conditions])."""
+    if grain is None:
         rated = Feedback.rating.is_not(None)
         r5 = rating5()
         sums = [
@@ -81,32 +87,34 @@ def _feedback_source(raw: bool):
             _flag(Feedback.kind == "complaint").label("complaints"),
         ]
         dims = {d: getattr(Feedback, d) for d in DIMENSIONS}
-        return Feedback, dims, Feedback.day, {"jalali": Feedback.jalali_day, "gregorian": None}, sums
+        return Feedback, dims, Feedback.day, {"jalali": Feedback.jalali_day, "gregorian": None}, sums, []
     R = FeedbackRollup
-    sums = [func.sum(getattr(R, c)).label(c) for c in FEEDBACK_SUMS if c != "complaints"]
-    sums.append(func.sum(case((R.kind == "complaint", R.n), else_=0)).label("complaints"))
-    dims = {d: getattr(R, d) for d in ROLLUP_DIMENSIONS}
-    return R, dims, R.day, {"jalali": R.jday, "gregorian": R.gday}, sums
+    sums = [func.sum(getattr(R, c)).label(c) for c in FEEDBACK_SUMS]
+    dims = {d: getattr(R, d) for d in GRAINS[grain]}
+    return R, dims, R.day, {"jalali": R.jday, "gregorian": R.gday}, sums, [R.grain == grain]
 
 
-def _topic_source(raw: bool):
-    if raw:
+def _topic_source(grain: str | None):
+    if grain is None:
         rated = Feedback.rating.is_not(None)
+        neg = TopicMention.polarity == "neg"
         sums = [
-            func.count().label("mentions"),
-            _flag(Feedback.sentiment == "pos").label("rec_pos"),
-            _flag(Feedback.sentiment == "neu").label("rec_neu"),
-            _flag(Feedback.sentiment == "neg").label("rec_neg"),
-            _flag(rated).label("rated"),
-            func.sum(top2()).label("top2"),
-            func.sum(case((rated, rating5()), else_=0.0)).label("rating_sum"),
+            _flag(TopicMention.polarity == "pos").label("pos"),
+            _flag(TopicMention.polarity == "neu").label("neu"),
+            _flag(neg).label("neg"),
+            _flag(neg & (Feedback.sentiment == "pos")).label("neg_rec_pos"),
+            _flag(neg & (Feedback.sentiment == "neu")).label("neg_rec_neu"),
+            _flag(neg & (Feedback.sentiment == "neg")).label("neg_rec_neg"),
+            _flag(neg & rated).label("neg_rated"),
+            func.sum(case((neg, top2()), else_=0)).label("neg_top2"),
+            func.sum(case((neg & rated, rating5()), else_=0.0)).label("neg_rating_sum"),
         ]
         dims = {d: getattr(TopicMention, d) for d in DIMENSIONS}
-        return TopicMention, dims, TopicMention.day, {"jalali": TopicMention.jalali_day, "gregorian": None}, sums
+        return TopicMention, dims, TopicMention.day, {"jalali": TopicMention.jalali_day, "gregorian": None}, sums, []
     R = TopicRollup
-    sums = [func.sum(getattr(R, c)).label(c) for c in TOPIC_SUMS]
-    dims = {d: getattr(R, d) for d in ROLLUP_DIMENSIONS}
-    return R, dims, R.day, {"jalali": R.jday, "gregorian": R.gday}, sums
+    sums = [func.sum(getattr(R, c)).label(c) for c in _FOLDED]
+    dims = {d: getattr(R, d) for d in GRAINS[grain]}
+    return R, dims, R.day, {"jalali": R.jday, "gregorian": R.gday}, sums, [R.grain == grain]
 
 
 def _period_key(day_col, int_key, period: str):
@@ -154,14 +162,13 @@ def feedback_sums(
     """Sums keyed by ``(Period?, group value?)`` (each part present when asked for)."""
     _check_group(group_by)
     ensure_fresh(session)
-    raw = sl.uses_raw(group_by)
-    src, dims, day_col, int_keys, sums = _feedback_source(raw)
+    src, dims, day_col, int_keys, sums, conds = _feedback_source(sl.grain(group_by))
     keys = []
     if period:
         keys.append(_period_key(day_col, int_keys[calendar], period))
     if group_by:
         keys.append(dims[group_by])
-    q = _where(select(*keys, *sums).select_from(src), sl, dims, day_col)
+    q = _where(select(*keys, *sums).select_from(src).where(*conds), sl, dims, day_col)
     if keys:
         q = q.group_by(*keys)
     rows = session.execute(q).all()
@@ -169,29 +176,47 @@ def feedback_sums(
 
 
 def topic_sums(session: Session, sl: Slice, group_by: str | None = None, period: str | None = None, calendar: str = "jalali") -> dict[tuple, dict]:
-    """Sums keyed by ``(topic, polarity, Period?, group value?)``."""
+    """Sums keyed by ``(topic, polarity, Period?, group value?)``: ``TOPIC_SUMS`` of the mentions with that
+    polarity (``rec_*``, ``rated``, ``top2``, ``rating_sum`` are kept for negative mentions only)."""
     _check_group(group_by)
     ensure_fresh(session)
-    raw = sl.uses_raw(group_by)
-    src, dims, day_col, int_keys, sums = _topic_source(raw)
-    topic_col = src.topic
-    keys = [topic_col, src.polarity]
+    grain = sl.grain(group_by)
+    src, dims, day_col, int_keys, sums, conds = _topic_source(grain)
+    keys = [src.topic]
     if period:
         keys.append(_period_key(day_col, int_keys[calendar], period))
     if group_by:
         keys.append(dims[group_by])
-    q = _where(select(*keys, *sums).select_from(src), sl, dims, day_col)
-    if raw:
+    q = _where(select(*keys, *sums).select_from(src).where(*conds), sl, dims, day_col)
+    if grain is None:
         q = q.join(Feedback, Feedback.id == TopicMention.feedback_id)
-    q = q.group_by(*keys)
-    rows = session.execute(q).all()
-    return _bucket(rows, len(keys), TOPIC_SUMS, period, calendar, 2 if period else None)
+    rows = session.execute(q.group_by(*keys)).all()
+    folded = _bucket(rows, len(keys), _FOLDED, period, calendar, 1 if period else None)
+    out: dict[tuple, dict] = {}
+    for key, f in folded.items():
+        topic, rest = key[0], key[1:]
+        for pol in ("pos", "neu", "neg"):
+            if not f[pol]:
+                continue
+            acc = out.setdefault((topic, pol, *rest), dict.fromkeys(TOPIC_SUMS, 0))
+            acc["mentions"] += f[pol]
+            if pol == "neg":
+                acc["rec_pos"] += f["neg_rec_pos"]
+                acc["rec_neu"] += f["neg_rec_neu"]
+                acc["rec_neg"] += f["neg_rec_neg"]
+                acc["rated"] += f["neg_rated"]
+                acc["top2"] += f["neg_top2"]
+                acc["rating_sum"] += f["neg_rating_sum"]
+    return out
 
 
 def data_range(session: Session) -> tuple[date | None, date | None]:
     """First and last day with feedback (from the rollup's indexed day column)."""
     ensure_fresh(session)
-    lo, hi = session.execute(select(func.min(FeedbackRollup.day), func.max(FeedbackRollup.day))).one()
+    # two statements: each MIN/MAX alone is answered from the (grain, day) index
+    coarse = FeedbackRollup.grain == "segment"
+    lo = session.scalar(select(func.min(FeedbackRollup.day)).where(coarse))
+    hi = session.scalar(select(func.max(FeedbackRollup.day)).where(coarse))
     if isinstance(lo, str):
         lo, hi = date.fromisoformat(lo), date.fromisoformat(hi)
     return lo, hi

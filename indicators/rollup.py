@@ -52,21 +52,25 @@ def _flag(cond):
     return func.sum(case((cond, 1), else_=0))
 
 
-def _feedback_rows(session: Session, days: list[date]) -> list[dict]:
+# The two grains kept: (dimensions of the rollup row). Queries use the smallest that has what they need.
+GRAINS: dict[str, tuple[str, ...]] = {"segment": ("segment",), "slice": ("kind", "segment", "channel")}
+
+
+def _feedback_rows(session: Session, days: list[date], grain: str) -> list[dict]:
     rated = Feedback.rating.is_not(None)
     r5 = rating5()
+    dims = [getattr(Feedback, d) for d in GRAINS[grain]]
     q = (
         select(
             Feedback.day,
-            Feedback.kind,
-            Feedback.segment,
-            Feedback.channel,
+            *dims,
             func.count().label("n"),
             _flag(Feedback.sentiment.is_not(None)).label("n_analyzed"),
             _flag(Feedback.sentiment == "pos").label("pos"),
             _flag(Feedback.sentiment == "neu").label("neu"),
             _flag(Feedback.sentiment == "neg").label("neg"),
             _flag(Feedback.abstained.is_(True)).label("abstained"),
+            _flag(Feedback.kind == "complaint").label("complaints"),
             _flag(rated).label("n_rated"),
             func.sum(top2()).label("top2"),
             func.coalesce(func.sum(case((rated, r5), else_=0.0)), 0.0).label("rating_sum"),
@@ -76,47 +80,47 @@ def _feedback_rows(session: Session, days: list[date]) -> list[dict]:
             _flag(Feedback.nps <= 6).label("detractors"),
         )
         .where(Feedback.day.in_(days))
-        .group_by(Feedback.day, Feedback.kind, Feedback.segment, Feedback.channel)
+        .group_by(Feedback.day, *dims)
     )
-    return [_with_keys(dict(r._mapping)) for r in session.execute(q)]
+    return [_with_keys(dict(r._mapping), grain) for r in session.execute(q)]
 
 
-def _topic_rows(session: Session, days: list[date]) -> list[dict]:
+def _topic_rows(session: Session, days: list[date], grain: str) -> list[dict]:
     rated = Feedback.rating.is_not(None)
+    neg = TopicMention.polarity == "neg"
+    dims = [getattr(TopicMention, d) for d in GRAINS[grain]]
     q = (
         select(
             TopicMention.day,
             TopicMention.topic,
-            TopicMention.polarity,
-            TopicMention.kind,
-            TopicMention.segment,
-            TopicMention.channel,
-            func.count().label("mentions"),
-            _flag(Feedback.sentiment == "pos").label("rec_pos"),
-            _flag(Feedback.sentiment == "neu").label("rec_neu"),
-            _flag(Feedback.sentiment == "neg").label("rec_neg"),
-            _flag(rated).label("rated"),
-            func.sum(top2()).label("top2"),
-            func.coalesce(func.sum(case((rated, rating5()), else_=0.0)), 0.0).label("rating_sum"),
+            *dims,
+            _flag(TopicMention.polarity == "pos").label("pos"),
+            _flag(TopicMention.polarity == "neu").label("neu"),
+            _flag(neg).label("neg"),
+            _flag(neg & (Feedback.sentiment == "pos")).label("neg_rec_pos"),
+            _flag(neg & (Feedback.sentiment == "neu")).label("neg_rec_neu"),
+            _flag(neg & (Feedback.sentiment == "neg")).label("neg_rec_neg"),
+            _flag(neg & rated).label("neg_rated"),
+            func.sum(case((neg, top2()), else_=0)).label("neg_top2"),
+            func.coalesce(func.sum(case((neg & rated, rating5()), else_=0.0)), 0.0).label("neg_rating_sum"),
         )
         .join(Feedback, Feedback.id == TopicMention.feedback_id)
         .where(TopicMention.day.in_(days))
-        .group_by(
-            TopicMention.day, TopicMention.topic, TopicMention.polarity, TopicMention.kind, TopicMention.segment, TopicMention.channel
-        )
+        .group_by(TopicMention.day, TopicMention.topic, *dims)
     )
-    return [_with_keys(dict(r._mapping)) for r in session.execute(q)]
+    return [_with_keys(dict(r._mapping), grain) for r in session.execute(q)]
 
 
-def _with_keys(row: dict) -> dict:
+def _with_keys(row: dict, grain: str) -> dict:
     d = row["day"]
     if isinstance(d, str):  # SQLite without type affinity on raw aggregates
         d = date.fromisoformat(d)
         row["day"] = d
+    row["grain"] = grain
     row["gday"] = d.year * 10000 + d.month * 100 + d.day
     row["jday"] = jalali_day(d)
     for k, v in row.items():
-        if v is None and k not in ("segment", "channel"):
+        if v is None and k not in ("kind", "segment", "channel"):
             row[k] = 0
     return row
 
@@ -130,12 +134,13 @@ def refresh_days(session: Session, days: Iterable[date]) -> int:
         session.execute(delete(TopicRollup).where(TopicRollup.day.in_(chunk)))
         # Core executemany (not the ORM bulk path): rollups are plain rows, and this is 5x faster
         conn = session.connection()
-        rows = _feedback_rows(session, chunk)
-        if rows:
-            conn.execute(insert(FeedbackRollup.__table__), rows)
-        rows = _topic_rows(session, chunk)
-        if rows:
-            conn.execute(insert(TopicRollup.__table__), rows)
+        for grain in GRAINS:
+            rows = _feedback_rows(session, chunk, grain)
+            if rows:
+                conn.execute(insert(FeedbackRollup.__table__), rows)
+            rows = _topic_rows(session, chunk, grain)
+            if rows:
+                conn.execute(insert(TopicRollup.__table__), rows)
     return len(todo)
 
 
@@ -143,7 +148,9 @@ _LOCK = threading.Lock()  # one refresher per process; _take_write_lock serializ
 
 
 def _is_fresh(session: Session) -> tuple[bool, int, datetime | None]:
-    max_id, max_an = session.execute(select(func.max(Feedback.id), func.max(Feedback.analyzed_at))).one()
+    # two statements: SQLite answers a lone MAX() from the index, two MAX()es in one SELECT scan the table
+    max_id = session.scalar(select(func.max(Feedback.id)))
+    max_an = session.scalar(select(func.max(Feedback.analyzed_at)))
     state = session.get(RollupState, 1)
     fresh = (
         state is not None

@@ -53,7 +53,18 @@ def persian_stopwords() -> frozenset[str]:
 
 def terms(text: str, stop: frozenset[str] | None = None) -> list[str]:
     """Unigrams and bigrams of a normalized text, without stopwords, placeholders or 1-letter tokens."""
-    stop = persian_stopwords() if stop is None else stop
+    if stop is None:
+        return list(_terms(text))
+    return _split(text, stop)
+
+
+@lru_cache(maxsize=50_000)
+def _terms(text: str) -> tuple[str, ...]:
+    # feedback repeats itself ("پیک دیر رسید"): the same text is tokenized once per process
+    return tuple(_split(text, persian_stopwords()))
+
+
+def _split(text: str, stop: frozenset[str]) -> list[str]:
     tokens = [t.strip("\u200c") for t in _TOKEN.findall(text)]
     tokens = [t for t in tokens if len(t) > 1]
     out = [t for t in tokens if t not in stop]
@@ -76,16 +87,21 @@ def class_tfidf(classes: Mapping[str, Sequence[str]], top: int = 8) -> dict[str,
         scored = [(t, (k / words) * math.log(1 + avg_words / total[t])) for t, k in cnt.items() if k >= 2 or len(cnt) < 20]
         # prefer a bigram over its own words when it is as strong (reads better as a phrase)
         scored.sort(key=lambda x: (-round(x[1], 9), -x[0].count(" "), x[0]))
-        out[c] = [(t, round(w, 5)) for t, w in _dedupe(scored)[:top]]
+        out[c] = [(t, round(w, 5)) for t, w in _dedupe(scored, top)]
     return out
 
 
-def _dedupe(scored: list[tuple[str, float]]) -> list[tuple[str, float]]:
+def _dedupe(scored: list[tuple[str, float]], top: int) -> list[tuple[str, float]]:
     kept: list[tuple[str, float]] = []
+    shown: set[str] = set()
     for t, w in scored:
-        if any(t in k.split(" ") for k, _ in kept if " " in k):
+        if t in shown:
             continue  # a word already shown inside a kept bigram
         kept.append((t, w))
+        if " " in t:
+            shown.update(t.split(" "))
+        if len(kept) == top:
+            break
     return kept
 
 

@@ -77,13 +77,47 @@ class TextVectorizer(TransformerMixin, BaseEstimator):
 
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
         texts = list(texts)
-        word, char = self.parts()
-        return sp.hstack([word.transform(texts), char.transform(texts)], format="csr")
+        return sp.hstack([self.transform_words(texts), self.transform_chars(texts)], format="csr")
+
+    def transform_words(self, texts: Sequence[str]) -> sp.csr_matrix:
+        """The word n-gram part alone (the first ``n_word_features_`` columns of ``transform``)."""
+        return self.parts()[0].transform(list(texts))
+
+    def transform_chars(self, texts: Sequence[str]) -> sp.csr_matrix:
+        """The character n-gram part, identical to sklearn's ``char_wb`` TF-IDF but much faster.
+
+        ``char_wb`` n-grams never cross a word boundary, so a document's n-grams are the
+        concatenation of its words' n-grams: they are computed once per distinct word and cached
+        (comments reuse a small vocabulary), instead of re-slicing every word of every text.
+        """
+        char = self.parts()[1]
+        cache: dict[str, list[int]] = self.__dict__.setdefault("_char_cache", {})
+        if len(cache) > 500_000:  # bounded memory on a long-running service
+            cache.clear()
+        vocab = char.vocabulary_
+        analyze = char.build_analyzer()
+        indices: list[int] = []
+        indptr = [0]
+        for text in texts:
+            for word in text.lower().split():
+                ids = cache.get(word)
+                if ids is None:
+                    ids = [vocab[g] for g in analyze(word) if g in vocab]
+                    cache[word] = ids
+                indices.extend(ids)
+            indptr.append(len(indices))
+        counts = sp.csr_matrix(
+            (np.ones(len(indices), dtype=np.float32), np.asarray(indices, dtype=np.int32), np.asarray(indptr)),
+            shape=(len(indptr) - 1, len(vocab)),
+        )
+        counts.sum_duplicates()
+        return char._tfidf.transform(counts, copy=False).astype(np.float32, copy=False)
 
     def __getstate__(self):
         # caches are rebuilt on demand; they never go into a saved artifact
         state = super().__getstate__()
         state.pop("_parts", None)
+        state.pop("_char_cache", None)
         return state
 
     def word_names(self) -> np.ndarray:
@@ -92,11 +126,13 @@ class TextVectorizer(TransformerMixin, BaseEstimator):
 
 
 def top_word_evidence(
-    vectorizer: TextVectorizer, row: sp.csr_matrix, weights: np.ndarray, k: int = 3
+    vectorizer: TextVectorizer, row: sp.csr_matrix, weights: np.ndarray, k: int = 3,
+    skip: frozenset[str] = frozenset(),
 ) -> list[str]:
     """The ``k`` word n-grams of one transformed row that pushed a linear score up the most.
 
-    Overlapping n-grams are collapsed (a bigram hides the unigrams inside it) so each phrase is shown once.
+    Overlapping n-grams are collapsed (a bigram hides the unigrams inside it) so each phrase is shown
+    once; n-grams made only of ``skip`` words (stopwords) explain nothing and are left out.
     """
     n_word = vectorizer.n_word_features_
     idx = row.indices
@@ -112,7 +148,7 @@ def top_word_evidence(
         if contrib[j] <= 0 or len(out) >= k:
             break
         phrase = str(names[idx[j]])
-        if any(phrase in p for p in out):
+        if all(w in skip for w in phrase.split()) or any(phrase in p for p in out):
             continue
         out = [p for p in out if p not in phrase]
         out.append(phrase)

@@ -12,6 +12,7 @@ from models.estimators import SentimentClassifier, TopicClassifier, TopicPolarit
 from models.features import TextVectorizer, top_word_evidence
 from models.taxonomy import Taxonomy
 from models.types import SENTIMENTS, SentimentResult, TopicResult
+from nlp import stopwords
 from nlp.errors import BazkhordError
 from nlp.types import CleanText
 
@@ -58,6 +59,7 @@ class SklearnPredictor:
             hits = np.argwhere((proba >= self.topics.thresholds_) & self.topics.seen_)
             pols = self._polarities(texts, hits, sent, labels)
             ids = self.taxonomy.ids
+            skip = stopwords()
             for (i, t), pol in zip(hits, pols, strict=True):
                 topic_lists[i].append(
                     TopicResult(
@@ -65,7 +67,7 @@ class SklearnPredictor:
                         label_fa=self.taxonomy.label_fa(ids[t]),
                         score=float(proba[i, t]),
                         sentiment=pol,
-                        evidence=top_word_evidence(self.vectorizer, X[i], self.topics.coef_[t]),
+                        evidence=top_word_evidence(self.vectorizer, X[i], self.topics.coef_[t], skip=skip),
                     )
                 )
         out = []

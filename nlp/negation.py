@@ -35,8 +35,11 @@ def is_negation(token: str) -> bool:
     return lemma is not None and lemmas.get(head[1:]) == lemma
 
 
+_FIRST_CHARS = frozenset(w[0] for w in NEGATORS) | {"ن"}
+
+
 def count_negations(tokens: Sequence[str]) -> int:
-    return sum(1 for t in tokens if is_negation(t))
+    return sum(1 for t in tokens if t[:1] in _FIRST_CHARS and is_negation(t))
 
 
 def mark_negation(tokens: Sequence[str]) -> tuple[str, ...]:

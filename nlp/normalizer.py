@@ -40,6 +40,7 @@ _PUNC_BEFORE = r"«\[\(\{"
 _INVISIBLE_RE = re.compile("[\u200b\u200d\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff\u00ad\u0640\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f]")
 _SPACES_RE = re.compile("[\t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]")
 _NEWLINES_RE = re.compile("\r\n|[\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
+_NEWLINE_CHARS_RE = re.compile("[\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
 _ZWNJ_RUN_RE = re.compile(ZWNJ + "{2,}")
 # A ZWNJ is only meaningful between two letters of a word.
 _ZWNJ_EDGE_RE = re.compile(rf"(?<![^\W\d_]){ZWNJ}|{ZWNJ}(?![^\W\d_])")
@@ -76,9 +77,10 @@ _AFFIX_RULES = [
 ]
 
 _UNICODE_WORDS_RE = re.compile("[\ufdf0-\ufdfd\ufef5-\ufefc]")
-_MI_RE = re.compile(r"\bن?می[" + _L + "]")
-_REPEAT_WORD_RE = re.compile(rf"[{_L}]*([{_L}])\1{{2,}}[{_L}]*")
+_MI_RE = re.compile(rf"(?<![\w{ZWNJ}])ن?می[{_L}]+")
+_REPEAT_WORD_RE = re.compile(rf"[{_L}]{{3,}}")  # candidate words; linear, unlike a back-reference scan
 _REPEAT_RUN_RE = re.compile(rf"([{_L}])\1{{2,}}")
+_ANY_TRIPLE_RE = re.compile(r"(.)\1\1")  # a cheap first filter (3x faster than the letter class)
 _QUOTES_RE = re.compile('"|\\.\\.\\.')
 
 
@@ -213,12 +215,14 @@ class Normalizer:
         A run of 3+ equal letters becomes one letter, or two when the doubled form is the more
         frequent word in hazm's lexicon (``مممنون`` → ``ممنون``, ``خیلیییی`` → ``خیلی``).
         """
-        if _REPEAT_WORD_RE.search(text) is None:
+        if _ANY_TRIPLE_RE.search(text) is None or _REPEAT_RUN_RE.search(text) is None:
             return text, False
         words = self._words
 
         def repl(m: re.Match[str]) -> str:
             word = m.group()
+            if _REPEAT_RUN_RE.search(word) is None:
+                return word
             one = _REPEAT_RUN_RE.sub(r"\1", word)
             two = _REPEAT_RUN_RE.sub(r"\1\1", word)
             return two if _freq(words, two) > _freq(words, one) else one
@@ -231,7 +235,7 @@ class Normalizer:
             text = _ZWNJ_RUN_RE.sub(ZWNJ, text)
             text = _ZWNJ_EDGE_RE.sub("", text)
         text = _SPACES_RE.sub(" ", text)
-        if "\n" in text or "\r" in text or _NEWLINES_RE.search(text):
+        if "\n" in text or _NEWLINE_CHARS_RE.search(text):
             text = _NEWLINES_RE.sub("\n", text)
             text = _SPACE_NEWLINE_RE.sub("\n", text)
             text = _MANY_NEWLINES_RE.sub("\n\n", text)
@@ -271,6 +275,17 @@ class Normalizer:
             result.append(token)
         return result
 
+    def _join_tokens(self, line: str) -> str:
+        # hazm's pass is left to right: after "پاک کن" → "پاک‌کن" it does not look back at "برف";
+        # repeat to a fixed point so that normalization is idempotent ("برف‌پاک‌کن").
+        tokens = line.split(" ")
+        for _ in range(4):
+            joined = self.token_spacing(tokens)
+            if len(joined) == len(tokens):
+                break
+            tokens = joined
+        return " ".join(tokens)
+
     def join_affixes(self, text: str) -> str:
         """ZWNJ joins: ``می خواهم`` → ``می‌خواهم``, ``کتاب ها`` → ``کتاب‌ها``, ``خانه ای`` → ``خانه‌ای``.
 
@@ -278,9 +293,7 @@ class Normalizer:
         rules for words it does not know (informal verbs such as ``می دونم``).
         """
         if " " in text:
-            text = "\n".join(
-                " ".join(self.token_spacing(line.split(" "))) if " " in line else line for line in text.split("\n")
-            )
+            text = "\n".join(self._join_tokens(line) if " " in line else line for line in text.split("\n"))
         for trigger, pattern, repl in _AFFIX_RULES:
             if trigger.search(text):
                 text = pattern.sub(repl, text)
@@ -290,14 +303,27 @@ class Normalizer:
         """White space, punctuation spacing and affix joins (our replacement for hazm's correct_spacing)."""
         text = self.fix_whitespace(text)
         text = self.fix_punctuation_spacing(text)
+        if self.persian_style_enabled and "..." in text:  # spacing can close up ". . ." into "..."
+            text = self.fix_whitespace(self.persian_style(text))
         text = self.join_affixes(text)
         return self.fix_whitespace(text)
 
     def separate_mi(self, text: str) -> str:
-        """``میخواهم`` → ``می‌خواهم`` when hazm's verb lexicon knows the verb (hazm)."""
-        if _MI_RE.search(text) is None:
+        """``میخواهم`` → ``می‌خواهم`` when hazm's verb lexicon knows the verb.
+
+        hazm's ``seperate_mi`` rule, but only at a word start: hazm also matches after a ZWNJ
+        (``می‌میزد`` → ``می‌می‌زد``), which makes it non-idempotent.
+        """
+        if "می" not in text:
             return text
-        return self._hazm_step(self.hazm.seperate_mi, text)
+        verbs = self._verbs
+
+        def repl(m: re.Match[str]) -> str:
+            word = m.group()
+            split = word.replace("می", "می" + ZWNJ, 1)
+            return split if split in verbs else word
+
+        return _MI_RE.sub(repl, text)
 
     # -- main ----------------------------------------------------------------------------------------
 

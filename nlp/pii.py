@@ -61,7 +61,9 @@ def iban_valid(iban: str) -> bool:
 
 # -- patterns (run on digit-folded text) ------------------------------------------------------------
 
-_EMAIL = r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9](?:[A-Za-z0-9._%+-]*[A-Za-z0-9_%+-])?@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,24}(?![A-Za-z])"
+# No look-behind: the leftmost match starts the local part, so a text and its normalized form (where a
+# space may follow a placeholder) find the same e-mails. Lengths are bounded (RFC 5321) to stay linear.
+_EMAIL = r"[A-Za-z0-9](?:[A-Za-z0-9._%+-]{0,62}[A-Za-z0-9_%+-])?@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?){0,8}\.[A-Za-z]{2,24}(?![A-Za-z])"
 # scheme or www. URLs take anything up to white space; bare domains need a common TLD.
 _URL_TAIL = r"[^\s<>\"'«»\[\]{}\ue000-\uf8ff]*"
 _URL = (

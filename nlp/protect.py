@@ -19,6 +19,7 @@ from nlp.chars import (
     EMOJI_RUN,
     PRIVATE_USE_RE,
     SENTINEL_BASE,
+    SENTINEL_CLASS,
     SENTINEL_LIMIT,
     unify_digits,
 )
@@ -41,8 +42,17 @@ _OTHER_KINDS = [
 ]
 # The look-ahead on the first character lets the scan skip ordinary letters quickly.
 _PROTECT_ALL = re.compile(rf"(?=[\w@#\[{_EMOJI_FIRST}])(?:" + "|".join(_LATIN_KINDS + _OTHER_KINDS) + ")")
+_PROTECT_NO_EMAIL = re.compile(
+    rf"(?=[\w@#\[{_EMOJI_FIRST}])(?:" + "|".join([k for k in _LATIN_KINDS if "EMAIL" not in k] + _OTHER_KINDS) + ")"
+)
 _PROTECT_NON_LATIN = re.compile(rf"(?=[\d#{_EMOJI_FIRST}])(?:" + "|".join(_OTHER_KINDS) + ")")
 _LATIN_RE = re.compile("[A-Za-z@]")
+_GAP_CLEAN_RE = re.compile(
+    "[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f\u00ad\u0640\u200b\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff"
+    + SENTINEL_CLASS
+    + "]"
+    + f"|(?<![{_EMOJI_FIRST}\ufe0f\ufe0e])\u200d"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,13 +83,16 @@ class Protector:
         out = []
         # Detection runs on ASCII-folded digits, exactly as the PII masker does (same spans).
         text = unify_digits(text, "en")
-        pattern = _PROTECT_ALL if _LATIN_RE.search(text) else _PROTECT_NON_LATIN
+        if _LATIN_RE.search(text) is None:
+            pattern = _PROTECT_NON_LATIN
+        else:
+            pattern = _PROTECT_ALL if "@" in text else _PROTECT_NO_EMAIL
         for m in pattern.finditer(text):
             kind, start, end = m.lastgroup or "", m.start(), m.end()
             if kind == "URL":
                 while end > start and text[end - 1] in _URL_TRAILING:
                     end -= 1
-                if end == start:
+                if end - start < 4:  # as the PII masker: "www" alone is no URL
                     continue
             out.append((kind, start, end))
         return out
@@ -87,39 +100,42 @@ class Protector:
     def protect(self, text: str, fixed: Sequence[tuple[int, int, str]] = ()) -> Protected:
         """Main method: sentinels for protected spans and for ``fixed`` replacements.
 
-        ``fixed`` holds ``(start, end, replacement)`` (e.g. PII placeholders); they win over
-        overlapping protected spans. Private-use characters in the input are dropped (they carry
-        no meaning and would collide with sentinels).
+        ``fixed`` holds non-overlapping ``(start, end, replacement)`` spans of ``text`` (PII
+        placeholders). Protected spans are searched in the gaps between them, so a number touching
+        a placeholder is still found whole, and found the same on a second pass. Characters that
+        normalization deletes anyway (controls, bidi marks, BOM, tatweel, stray ZWJ, private-use)
+        are dropped from the gaps first, so they cannot hide a span that the second pass would see.
         """
-        items: list[tuple[int, int, str, str]] = []
-        gap_start = 0
-        # Protected spans are searched in the gaps between fixed spans, so a number touching a
-        # placeholder is still found whole (and found again, the same, on a second pass).
-        for start, end, replacement in [*sorted(fixed), (len(text), len(text), "")]:
-            if start < gap_start:
-                continue
-            for kind, s, e in self.spans(text[gap_start:start]):
-                value = text[gap_start + s : gap_start + e]
-                if kind == "NUMBER":
-                    value = unify_digits(value, self.digits)
-                    value = value.replace("%", "٪") if self.digits == "fa" else value.replace("٪", "%")
-                items.append((gap_start + s, gap_start + e, value, kind))
-            if end > start:
-                items.append((start, end, replacement, "FIXED"))
-            gap_start = end
         parts: list[str] = []
         values: list[str] = []
         kinds: list[str] = []
-        pos = 0
-        for start, end, value, kind in items:
-            if start < pos or SENTINEL_BASE + len(values) > SENTINEL_LIMIT:
-                continue
-            parts.append(PRIVATE_USE_RE.sub("", text[pos:start]))
+
+        def add(value: str, kind: str) -> None:
+            if SENTINEL_BASE + len(values) > SENTINEL_LIMIT:  # out of sentinels: plain text
+                parts.append(f" {value} ")
+                return
             parts.append(f" {chr(SENTINEL_BASE + len(values))} ")
             values.append(value)
             kinds.append(kind)
-            pos = end
-        parts.append(PRIVATE_USE_RE.sub("", text[pos:]))
+
+        gap_start = 0
+        for start, end, replacement in [*sorted(fixed), (len(text), len(text), "")]:
+            if start < gap_start:
+                continue
+            gap = _GAP_CLEAN_RE.sub("", text[gap_start:start])
+            pos = 0
+            for kind, s, e in self.spans(gap):
+                parts.append(gap[pos:s])
+                value = gap[s:e]
+                if kind == "NUMBER":
+                    value = unify_digits(value, self.digits)
+                    value = value.replace("%", "٪") if self.digits == "fa" else value.replace("٪", "%")
+                add(value, kind)
+                pos = e
+            parts.append(gap[pos:])
+            if end > start:
+                add(replacement, "FIXED")
+            gap_start = end
         return Protected("".join(parts), tuple(values), tuple(kinds))
 
     def restore(self, text: str, protected: Protected) -> str:

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 import time
@@ -38,7 +39,7 @@ FOLDS = 5
 def ece(conf: np.ndarray, correct: np.ndarray, bins: int = 15) -> float:
     edges = np.linspace(0, 1, bins + 1)
     total = 0.0
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+    for lo, hi in itertools.pairwise(edges):
         m = (conf > lo) & (conf <= hi)
         if m.any():
             total += m.mean() * abs(conf[m].mean() - correct[m].mean())

@@ -217,8 +217,10 @@ class StatusEvent(Base):
 
 
 class FeedbackRollup(Base):
-    """Daily aggregates of ``feedback`` per (kind, segment, channel), kept by ``indicators.rollup``.
+    """Daily aggregates of ``feedback``, kept by ``indicators.rollup`` at two grains.
 
+    ``grain='segment'``: one row per (day, segment) — small, answers the common queries;
+    ``grain='slice'``: one row per (day, kind, segment, channel) — answers kind/channel filters.
     Every column is additive, so any period, slice and indicator is a SUM over these rows. ``gday``
     and ``jday`` are yyyymmdd integers (Gregorian, Jalali): ``gday // 100`` is the month key.
     Ratings are rescaled to 1..5 (``1 + 4 (r - 1) / (scale - 1)``) so scales can be mixed.
@@ -227,10 +229,11 @@ class FeedbackRollup(Base):
     __tablename__ = "rollup_feedback_daily"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    grain: Mapped[str] = mapped_column(String(8))
     day: Mapped[date] = mapped_column(Date)
     gday: Mapped[int] = mapped_column(Integer)
     jday: Mapped[int] = mapped_column(Integer)
-    kind: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[str | None] = mapped_column(String(20), nullable=True)
     segment: Mapped[str | None] = mapped_column(String(100), nullable=True)
     channel: Mapped[str | None] = mapped_column(String(100), nullable=True)
     n: Mapped[int] = mapped_column(Integer, default=0)
@@ -239,6 +242,7 @@ class FeedbackRollup(Base):
     neu: Mapped[int] = mapped_column(Integer, default=0)
     neg: Mapped[int] = mapped_column(Integer, default=0)
     abstained: Mapped[int] = mapped_column(Integer, default=0)
+    complaints: Mapped[int] = mapped_column(Integer, default=0)
     n_rated: Mapped[int] = mapped_column(Integer, default=0)
     top2: Mapped[int] = mapped_column(Integer, default=0)
     rating_sum: Mapped[float] = mapped_column(Float, default=0.0)
@@ -247,44 +251,39 @@ class FeedbackRollup(Base):
     promoters: Mapped[int] = mapped_column(Integer, default=0)
     detractors: Mapped[int] = mapped_column(Integer, default=0)
 
-    __table_args__ = (
-        Index("ix_rollup_feedback_day", "day"),
-        Index("ix_rollup_feedback_gday", "gday", "segment"),
-        Index("ix_rollup_feedback_jday", "jday", "segment"),
-    )
+    __table_args__ = (Index("ix_rollup_feedback_grain_day", "grain", "day"),)
 
 
 class TopicRollup(Base):
-    """Daily aggregates of ``topic_mentions`` per (topic, polarity, kind, segment, channel).
+    """Daily aggregates of ``topic_mentions`` per topic, at the same two grains as ``FeedbackRollup``.
 
-    ``rec_*``/``rated``/``top2``/``rating_sum`` describe the records behind the mentions (their overall
-    sentiment and rating): topic impact and driver weights are computed from them.
+    ``pos``/``neu``/``neg`` count mentions by the polarity about the topic; the ``neg_*`` columns describe
+    the records behind the negative mentions (overall sentiment, rating): topic impact and driver
+    weights are computed from them.
     """
 
     __tablename__ = "rollup_topic_daily"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    grain: Mapped[str] = mapped_column(String(8))
     day: Mapped[date] = mapped_column(Date)
     gday: Mapped[int] = mapped_column(Integer)
     jday: Mapped[int] = mapped_column(Integer)
     topic: Mapped[str] = mapped_column(String(64))
-    polarity: Mapped[str] = mapped_column(String(3))
-    kind: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[str | None] = mapped_column(String(20), nullable=True)
     segment: Mapped[str | None] = mapped_column(String(100), nullable=True)
     channel: Mapped[str | None] = mapped_column(String(100), nullable=True)
-    mentions: Mapped[int] = mapped_column(Integer, default=0)
-    rec_pos: Mapped[int] = mapped_column(Integer, default=0)
-    rec_neu: Mapped[int] = mapped_column(Integer, default=0)
-    rec_neg: Mapped[int] = mapped_column(Integer, default=0)
-    rated: Mapped[int] = mapped_column(Integer, default=0)
-    top2: Mapped[int] = mapped_column(Integer, default=0)
-    rating_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    pos: Mapped[int] = mapped_column(Integer, default=0)
+    neu: Mapped[int] = mapped_column(Integer, default=0)
+    neg: Mapped[int] = mapped_column(Integer, default=0)
+    neg_rec_pos: Mapped[int] = mapped_column(Integer, default=0)
+    neg_rec_neu: Mapped[int] = mapped_column(Integer, default=0)
+    neg_rec_neg: Mapped[int] = mapped_column(Integer, default=0)
+    neg_rated: Mapped[int] = mapped_column(Integer, default=0)
+    neg_top2: Mapped[int] = mapped_column(Integer, default=0)
+    neg_rating_sum: Mapped[float] = mapped_column(Float, default=0.0)
 
-    __table_args__ = (
-        Index("ix_rollup_topic_day", "day"),
-        Index("ix_rollup_topic_gday", "gday", "topic"),
-        Index("ix_rollup_topic_jday", "jday", "topic"),
-    )
+    __table_args__ = (Index("ix_rollup_topic_grain_day", "grain", "day"),)
 
 
 class RollupState(Base):

@@ -155,6 +155,7 @@ def test_full_loop(loop):
     # the new version: registered, not active, with a comparison against the served one
     shown = c.get(f"/v1/models/{version}").json()
     assert shown["is_active"] is False and shown["card"]["version"] == version
+    assert shown["card"]["metrics"]["held_out_gold"]["n"] == 10
     cmp_ = shown["comparison"]
     assert cmp_["against"] == loop["a0"].version and cmp_["n"] == 10
     micro = cmp_["metrics"]["topics.micro_f1"]

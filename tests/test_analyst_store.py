@@ -7,6 +7,7 @@ import json
 import threading
 import time
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy.orm import Session
@@ -19,9 +20,17 @@ from store.schema import Base, Feedback, GoldLabel, Job, ModelVersion
 from tests.conftest import require
 
 
-@pytest.fixture()
-def factory(tmp_path):
-    engine = make_engine(f"sqlite:///{tmp_path / 'a.db'}")
+@pytest.fixture(params=["sqlite", "postgres"])
+def factory(request, tmp_path):
+    drop = None
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'a.db'}"
+    else:
+        from tests.apiutil import _fresh_pg_database, postgres_url
+
+        require(postgres_url() is not None, "PostgreSQL not configured (BAZKHORD_TEST_POSTGRES_URL)")
+        url, drop = _fresh_pg_database(postgres_url())
+    engine = make_engine(url)
     Base.metadata.create_all(engine)
     f = make_sessionmaker(engine)
     with f() as s:
@@ -34,6 +43,8 @@ def factory(tmp_path):
         s.commit()
     yield f
     engine.dispose()
+    if drop is not None:
+        drop()
 
 
 # --- gold labels ---------------------------------------------------------------------------------
@@ -314,3 +325,25 @@ def test_reanalyze_range_and_failure_leaves_records(factory):
         assert [(m.feedback_id, m.topic, m.model_version, m.day) for m in mentions] == [
             (1, "delivery", "fake-2", f1.day)]
         assert labels.current_labels(s)[1].topics == {"delivery": "neg"}  # gold labels untouched
+
+
+def test_served_default_model_is_registered_for_rollback(factory):
+    from api.analyst_runtime import register_serving
+    from models.analyzer import default_model_path
+
+    card = registry.read_card(default_model_path())
+
+    class Served:
+        version = card["version"]
+
+    class Other:
+        version = "not-that-one"
+
+    with factory() as s:
+        register_serving(s, Other())  # a model that is not the default directory's: left alone
+        assert registry.list_versions(s) == []
+        register_serving(s, Served())
+        row = registry.active_version(s)
+        assert row.version == card["version"] and Path(row.path) == default_model_path().resolve()
+        register_serving(s, Served())  # idempotent
+        assert len(registry.list_versions(s)) == 1

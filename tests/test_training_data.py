@@ -331,7 +331,7 @@ _records = st.builds(
 )
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=15, deadline=None)
 @given(st.lists(_records, max_size=6, unique_by=lambda r: r.id))
 def test_write_then_load_round_trips(tmp_path_factory, records: list[Record]) -> None:
     out = tmp_path_factory.mktemp("rt") / "r.jsonl"

@@ -170,7 +170,11 @@ def retrain(
         tmp.rename(final)
         renamed = final
         with session_factory() as s:
-            row = registry.register(s, final, comparison=comparison)
+            card = registry.read_card(final)
+            # the card in the registry also carries the held-out scores the comparison measured
+            held = {k: v["new"] for k, v in comparison["metrics"].items()}
+            card["metrics"] = {**(card.get("metrics") or {}), "held_out_gold": {"n": len(held_out), **held}}
+            row = registry.register(s, final, comparison=comparison, card=card)
             s.commit()
             summary = registry.version_to_dict(row)
     except BaseException:

@@ -24,6 +24,10 @@ def train_cmd(
     backend: str = typer.Option("sklearn", "--backend", help="sklearn | transformer"),
     base_model: str | None = typer.Option(None, "--base-model", help="transformer backend: base encoder directory."),
     device: str = typer.Option("auto", "--device", help="transformer backend: cpu | cuda | auto."),
+    epochs: float = typer.Option(3.0, "--epochs", help="transformer backend: passes over the training data."),
+    batch_size: int = typer.Option(16, "--batch-size", help="transformer backend: texts per training step."),
+    learning_rate: float = typer.Option(5e-5, "--learning-rate", help="transformer backend: encoder learning rate."),
+    max_length: int = typer.Option(128, "--max-length", help="transformer backend: tokens kept per text."),
 ) -> None:
     """Train a model from labelled files and write it as an artifact directory."""
     if backend not in ("sklearn", "transformer"):
@@ -42,7 +46,8 @@ def train_cmd(
             raise BazkhordError("train.base_model_missing", "--backend transformer needs --base-model.", {})
         records, _, _ = load_training_records(data, mapping, skip_invalid)
         tax = Taxonomy.load(taxonomy) if taxonomy else None
-        predictor = train_cli(records, out, tax, base_model=base_model, device=device, seed=seed)
+        predictor = train_cli(records, out, tax, base_model=base_model, device=device, seed=seed, epochs=epochs,
+                              batch_size=batch_size, learning_rate=learning_rate, max_length=max_length)
         typer.echo(f"model {predictor.version} written to {out}")
         return
     from training.train import train_files

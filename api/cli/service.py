@@ -91,6 +91,7 @@ def serve(
         from store.migrate import upgrade
 
         upgrade(settings.database_url)
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # /readyz checks the revision on every call
     typer.echo(f"Bazkhord on http://{host}:{port} (docs at /docs), database {_redact(settings.database_url)}")
     # uvicorn's own access log prints query strings; ours prints route templates only.
     uvicorn.run(create_app(settings), host=host, port=port, access_log=False, log_level="warning")

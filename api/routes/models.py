@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from api.analyst_runtime import (
     get_runner,
@@ -29,7 +29,7 @@ Analyst = Annotated[Principal, Depends(require_roles("analyst"))]
 
 class TrainIn(BaseModel):
     seed: int = 0
-    holdout: float | None = None  # default: settings.train_holdout
+    holdout: float | None = Field(None, ge=0.05, le=0.5)  # default: settings.train_holdout
 
 
 class ReanalyzeIn(BaseModel):

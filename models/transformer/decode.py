@@ -5,6 +5,7 @@ Shared by the ONNX Runtime and torch runtimes so both decode identically.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -55,8 +56,8 @@ class TopicInfo:
 
 
 def evidence_for(text: str, seeds: Sequence[str], limit: int = 3) -> list[str]:
-    """Seed phrases of the topic that occur in the clean text (the network itself gives no spans)."""
-    return [s for s in seeds if s and s in text][:limit]
+    """Seed phrases of the topic that occur as whole words in the clean text (the network gives no spans)."""
+    return [s for s in seeds if s and re.search(rf"(?<!\w){re.escape(s)}(?!\w)", text)][:limit]
 
 
 def decode(texts: Sequence[str], heads: Heads, topics: Sequence[TopicInfo], thresholds: np.ndarray):

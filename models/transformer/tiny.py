@@ -38,6 +38,7 @@ def build_tiny_bert(
     wordpiece = BertWordPieceTokenizer(lowercase=True, strip_accents=False, clean_text=True)
     wordpiece.train_from_iterator(list(texts), vocab_size=vocab_size, min_frequency=2, show_progress=False)
     BertTokenizerFast(tokenizer_object=wordpiece._tokenizer, do_lower_case=True).save_pretrained(str(out))
+    wordpiece.save_model(str(out))  # vocab.txt too, as BERT checkpoints ship it
 
     config = BertConfig(
         vocab_size=wordpiece.get_vocab_size(),

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: (none)
-Create Date: 2026-11-23 20:21:50.141191
+Create Date: 2026-11-23 21:01:14.589858
 """
 
 from __future__ import annotations
@@ -63,10 +63,11 @@ def upgrade() -> None:
     )
     op.create_table('rollup_feedback_daily',
     sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('grain', sa.String(length=8), nullable=False),
     sa.Column('day', sa.Date(), nullable=False),
     sa.Column('gday', sa.Integer(), nullable=False),
     sa.Column('jday', sa.Integer(), nullable=False),
-    sa.Column('kind', sa.String(length=20), nullable=False),
+    sa.Column('kind', sa.String(length=20), nullable=True),
     sa.Column('segment', sa.String(length=100), nullable=True),
     sa.Column('channel', sa.String(length=100), nullable=True),
     sa.Column('n', sa.Integer(), nullable=False),
@@ -75,6 +76,7 @@ def upgrade() -> None:
     sa.Column('neu', sa.Integer(), nullable=False),
     sa.Column('neg', sa.Integer(), nullable=False),
     sa.Column('abstained', sa.Integer(), nullable=False),
+    sa.Column('complaints', sa.Integer(), nullable=False),
     sa.Column('n_rated', sa.Integer(), nullable=False),
     sa.Column('top2', sa.Integer(), nullable=False),
     sa.Column('rating_sum', sa.Float(), nullable=False),
@@ -85,9 +87,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('rollup_feedback_daily', schema=None) as batch_op:
-        batch_op.create_index('ix_rollup_feedback_day', ['day'], unique=False)
-        batch_op.create_index('ix_rollup_feedback_gday', ['gday', 'segment'], unique=False)
-        batch_op.create_index('ix_rollup_feedback_jday', ['jday', 'segment'], unique=False)
+        batch_op.create_index('ix_rollup_feedback_grain_day', ['grain', 'day'], unique=False)
 
     op.create_table('rollup_state',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -98,27 +98,27 @@ def upgrade() -> None:
     )
     op.create_table('rollup_topic_daily',
     sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('grain', sa.String(length=8), nullable=False),
     sa.Column('day', sa.Date(), nullable=False),
     sa.Column('gday', sa.Integer(), nullable=False),
     sa.Column('jday', sa.Integer(), nullable=False),
     sa.Column('topic', sa.String(length=64), nullable=False),
-    sa.Column('polarity', sa.String(length=3), nullable=False),
-    sa.Column('kind', sa.String(length=20), nullable=False),
+    sa.Column('kind', sa.String(length=20), nullable=True),
     sa.Column('segment', sa.String(length=100), nullable=True),
     sa.Column('channel', sa.String(length=100), nullable=True),
-    sa.Column('mentions', sa.Integer(), nullable=False),
-    sa.Column('rec_pos', sa.Integer(), nullable=False),
-    sa.Column('rec_neu', sa.Integer(), nullable=False),
-    sa.Column('rec_neg', sa.Integer(), nullable=False),
-    sa.Column('rated', sa.Integer(), nullable=False),
-    sa.Column('top2', sa.Integer(), nullable=False),
-    sa.Column('rating_sum', sa.Float(), nullable=False),
+    sa.Column('pos', sa.Integer(), nullable=False),
+    sa.Column('neu', sa.Integer(), nullable=False),
+    sa.Column('neg', sa.Integer(), nullable=False),
+    sa.Column('neg_rec_pos', sa.Integer(), nullable=False),
+    sa.Column('neg_rec_neu', sa.Integer(), nullable=False),
+    sa.Column('neg_rec_neg', sa.Integer(), nullable=False),
+    sa.Column('neg_rated', sa.Integer(), nullable=False),
+    sa.Column('neg_top2', sa.Integer(), nullable=False),
+    sa.Column('neg_rating_sum', sa.Float(), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('rollup_topic_daily', schema=None) as batch_op:
-        batch_op.create_index('ix_rollup_topic_day', ['day'], unique=False)
-        batch_op.create_index('ix_rollup_topic_gday', ['gday', 'topic'], unique=False)
-        batch_op.create_index('ix_rollup_topic_jday', ['jday', 'topic'], unique=False)
+        batch_op.create_index('ix_rollup_topic_grain_day', ['grain', 'day'], unique=False)
 
     op.create_table('taxonomy_versions',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -268,16 +268,12 @@ def downgrade() -> None:
     op.drop_table('feedback')
     op.drop_table('taxonomy_versions')
     with op.batch_alter_table('rollup_topic_daily', schema=None) as batch_op:
-        batch_op.drop_index('ix_rollup_topic_jday')
-        batch_op.drop_index('ix_rollup_topic_gday')
-        batch_op.drop_index('ix_rollup_topic_day')
+        batch_op.drop_index('ix_rollup_topic_grain_day')
 
     op.drop_table('rollup_topic_daily')
     op.drop_table('rollup_state')
     with op.batch_alter_table('rollup_feedback_daily', schema=None) as batch_op:
-        batch_op.drop_index('ix_rollup_feedback_jday')
-        batch_op.drop_index('ix_rollup_feedback_gday')
-        batch_op.drop_index('ix_rollup_feedback_day')
+        batch_op.drop_index('ix_rollup_feedback_grain_day')
 
     op.drop_table('rollup_feedback_daily')
     op.drop_table('rollup_dirty_days')
