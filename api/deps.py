@@ -10,6 +10,8 @@ Route modules use only these names:
 from __future__ import annotations
 
 import hashlib
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -17,7 +19,7 @@ from functools import lru_cache
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.settings import Settings, get_settings
@@ -76,25 +78,65 @@ def _bearer(request: Request) -> str | None:
     return None
 
 
+class KeyCache:
+    """Valid keys seen in the last ``ttl_s`` seconds (by hash), so most requests skip the key query.
+
+    Revocation through the API clears the cache at once; a revocation from another process (the CLI)
+    takes effect within ``ttl_s``. Unknown and revoked keys are never cached.
+    """
+
+    def __init__(self, ttl_s: float = 5.0) -> None:
+        self.ttl_s = ttl_s
+        self._lock = threading.Lock()
+        self._items: dict[str, tuple[float, Principal, datetime | None]] = {}
+
+    def get(self, key_hash: str) -> tuple[Principal, datetime | None] | None:
+        hit = self._items.get(key_hash)
+        if hit is None or time.monotonic() - hit[0] > self.ttl_s:
+            return None
+        return hit[1], hit[2]
+
+    def put(self, key_hash: str, principal: Principal, last_used: datetime | None) -> None:
+        if self.ttl_s <= 0:
+            return
+        with self._lock:
+            if len(self._items) > 10_000:
+                self._items.clear()
+            self._items[key_hash] = (time.monotonic(), principal, last_used)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
 def get_principal(request: Request, session: SessionDep) -> Principal:
     key = _bearer(request)
     if not key:
         raise BazkhordError("auth.missing_key", "An API key is required (header X-API-Key or Authorization: Bearer).", http_status=401)
-    row = session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(key)))
-    if row is None or row.revoked_at is not None:
-        raise BazkhordError("auth.invalid_key", "The API key is not valid or has been revoked.", http_status=401)
-    principal = Principal(key_id=row.id, name=row.name, role=row.role)
+    digest = hash_key(key)
+    cache: KeyCache | None = getattr(request.app.state, "key_cache", None)
+    hit = cache.get(digest) if cache is not None else None
+    if hit is None:
+        row = session.scalar(select(ApiKey).where(ApiKey.key_hash == digest))
+        if row is None or row.revoked_at is not None:
+            raise BazkhordError("auth.invalid_key", "The API key is not valid or has been revoked.", http_status=401)
+        principal, last_used = Principal(key_id=row.id, name=row.name, role=row.role), row.last_used_at
+    else:
+        principal, last_used = hit
     request.state.principal = principal
     limiter = getattr(request.app.state, "rate_limiter", None)
     if limiter is not None:
         limiter.check(principal)
     now = datetime.now(timezone.utc).replace(tzinfo=None)
     # A write per request would serialise every request on SQLite: record use at most once a minute.
-    if row.last_used_at is None or (now - row.last_used_at).total_seconds() > LAST_USED_RESOLUTION_S:
-        row.last_used_at = now
+    if last_used is None or (now - last_used).total_seconds() > LAST_USED_RESOLUTION_S:
+        session.execute(update(ApiKey).where(ApiKey.id == principal.key_id).values(last_used_at=now))
         session.commit()
-    else:
+        last_used = now
+    elif hit is None:
         session.rollback()  # end the read transaction so the route starts a fresh one
+    if cache is not None:
+        cache.put(digest, principal, last_used)
     return principal
 
 

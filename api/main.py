@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 import api.routes
 from api.analyzer_holder import AnalyzerHolder, load_startup_analyzer
 from api.batcher import MicroBatcher
+from api.deps import KeyCache
 from api.errors import install_error_handlers
 from api.observability import Metrics, ObservabilityMiddleware
 from api.ratelimit import RateLimiter
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None, analyzer: Any = None, load_mode
     app.state.metrics = metrics
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
     app.state.batcher = MicroBatcher(holder.get)
+    app.state.key_cache = KeyCache(settings.auth_cache_seconds)
     app.dependency_overrides[get_settings] = lambda: settings
     if analyzer is not None:
         holder.set(analyzer)

@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     max_upload_bytes: int = 50 * 1024 * 1024
     rate_limit_per_minute: int = 600  # per API key; 0 disables
     rate_limit_burst: int = 0  # requests a key may send at once; 0 = one minute's worth
+    auth_cache_seconds: float = 5.0  # a key revoked by another process stops working within this time
     max_import_rows: int = 200_000  # rows of one uploaded CSV/XLSX file
     # Day keys (day, jalali_day) are the calendar day here; naive timestamps are read in this zone.
     timezone: str = "Asia/Tehran"

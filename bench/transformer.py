@@ -5,7 +5,7 @@ weights: speed does not depend on them) plus Bazkhord's heads (8 topics), 64-tok
 and batch 32. Each runtime runs in its own fresh process so that its peak memory (RSS) is its own:
 the ONNX processes import neither torch nor transformers, as a serving process does.
 
-Usage: .venv/bin/python bench/transformer.py [--rounds 5] [--seconds 2] [--threads N]
+Usage: .venv/bin/python bench/transformer.py [--rounds 3] [--seconds 2] [--threads N]
 Target: ONNX int8 >= 2.5x the texts/s of torch eager fp32.
 """
 
@@ -98,7 +98,7 @@ def worker(runtime: str, work: Path, threads: int) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--rounds", type=int, default=5, help="interleaved rounds (median is reported)")
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (median is reported)")
     ap.add_argument("--seconds", type=float, default=2.0, help="timed seconds per runtime, batch size and round")
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--worker", nargs=2, metavar=("RUNTIME", "DIR"), help=argparse.SUPPRESS)

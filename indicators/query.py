@@ -15,7 +15,7 @@ from datetime import date
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from indicators.periods import Period, date_of_key, period_of
+from indicators.periods import Period, date_of_key, period_of, periods_between
 from indicators.rollup import GRAINS, ensure_fresh, rating5, top2
 from nlp.errors import BazkhordError
 from store.schema import Feedback, FeedbackRollup, TopicMention, TopicRollup
@@ -187,10 +187,21 @@ def topic_sums(session: Session, sl: Slice, group_by: str | None = None, period:
         keys.append(_period_key(day_col, int_keys[calendar], period))
     if group_by:
         keys.append(dims[group_by])
-    q = _where(select(*keys, *sums).select_from(src).where(*conds), sl, dims, day_col)
-    if grain is None:
-        q = q.join(Feedback, Feedback.id == TopicMention.feedback_id)
-    rows = session.execute(q.group_by(*keys)).all()
+    months = _full_jalali_months(sl) if grain == "segment" and period is None else []
+    q = select(*keys, *sums).select_from(src).where(*conds)
+    if months:
+        # whole Jalali months from the month rows, the days around them from the daily rows
+        R = TopicRollup
+        inner = Slice(months[0].start, months[-1].end, sl.filters)
+        head_tail = _where(q, sl, dims, day_col).where((R.day < inner.start) | (R.day > inner.end))
+        month_q = select(*keys, *sums).select_from(R).where(R.grain == "month", R.day.in_([m.start for m in months]))
+        month_q = _where(month_q, Slice(None, None, sl.filters), dims, day_col)
+        rows = session.execute(head_tail.group_by(*keys)).all() + session.execute(month_q.group_by(*keys)).all()
+    else:
+        q = _where(q, sl, dims, day_col)
+        if grain is None:
+            q = q.join(Feedback, Feedback.id == TopicMention.feedback_id)
+        rows = session.execute(q.group_by(*keys)).all()
     folded = _bucket(rows, len(keys), _FOLDED, period, calendar, 1 if period else None)
     out: dict[tuple, dict] = {}
     for key, f in folded.items():
@@ -208,6 +219,13 @@ def topic_sums(session: Session, sl: Slice, group_by: str | None = None, period:
                 acc["top2"] += f["neg_top2"]
                 acc["rating_sum"] += f["neg_rating_sum"]
     return out
+
+
+def _full_jalali_months(sl: Slice) -> list[Period]:
+    """The Jalali months lying wholly inside the slice's window, in order."""
+    if sl.start is None or sl.end is None:
+        return []
+    return [p for p in periods_between(sl.start, sl.end, "month", "jalali") if p.start >= sl.start and p.end <= sl.end]
 
 
 def data_range(session: Session) -> tuple[date | None, date | None]:

@@ -5,6 +5,7 @@ CLI, API and batch jobs all call ``Analyzer.analyze(texts)``; a single text goes
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,13 +15,8 @@ BUNDLED_DIR = Path(__file__).resolve().parent / "bundled"
 
 
 def default_model_path() -> Path:
-    """``BAZKHORD_MODEL_PATH`` when set, else the bundled starter model."""
-    try:
-        from api.settings import get_settings  # settings live with the service; optional here
-
-        configured = get_settings().model_path
-    except Exception:  # the models layer works without the service package's settings
-        configured = None
+    """``BAZKHORD_MODEL_PATH`` when set (the service's setting of the same name), else the bundled model."""
+    configured = os.environ.get("BAZKHORD_MODEL_PATH", "").strip()
     return Path(configured) if configured else BUNDLED_DIR
 
 

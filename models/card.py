@@ -25,6 +25,20 @@ def source_info(name: str) -> tuple[str, str]:
     return ("user-supplied data", "as supplied by its owner")
 
 
+def flatten_metrics(results: dict, prefix: str = "") -> dict:
+    """``{"a": {"b": 0.9, "per_topic": {...}}}`` → ``{"a.b": 0.9}`` (per-topic tables stay out of the card)."""
+    out: dict = {}
+    for k, v in results.items():
+        if k == "per_topic":
+            continue
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(flatten_metrics(v, key + "."))
+        elif isinstance(v, (int, float)):
+            out[key] = v
+    return out
+
+
 def _fmt(v) -> str:
     return f"{v:.4f}" if isinstance(v, float) else str(v)
 

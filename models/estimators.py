@@ -135,7 +135,8 @@ class TopicClassifier(BaseEstimator):
         self.random_state = random_state
 
     def _fit_one(self, X, y: np.ndarray) -> tuple[np.ndarray, float]:
-        lr = LogisticRegression(C=self.C, class_weight=self.class_weight, max_iter=self.max_iter)
+        # liblinear (dual) is fast when texts are far fewer than features, as with topic labels
+        lr = LogisticRegression(C=self.C, class_weight=self.class_weight, max_iter=self.max_iter, solver="liblinear")
         lr.fit(X, y)
         return lr.coef_[0].astype(np.float32), float(lr.intercept_[0])
 
@@ -206,7 +207,7 @@ def context_window(text: str, cues: frozenset[str], width: int = 4) -> str:
 class TopicPolarityClassifier(BaseEstimator):
     """Polarity (neg/neu/pos) about one topic inside a text: aspect-based sentiment.
 
-    Each (text, topic) pair is represented by the TF-IDF of the words around that topic's cue words
+    Each (text, topic) pair is represented by the word n-gram TF-IDF of the words around that topic's cue words
     (its strongest topic-model n-grams and seeds), by the whole text's sentiment probabilities and
     by the topic's identity, so one model serves every topic and shares what polarity looks like.
     """
@@ -242,7 +243,7 @@ class TopicPolarityClassifier(BaseEstimator):
             shape=(len(topics), len(cue_sets)),
         )
         dense = sp.csr_matrix(np.asarray(doc_proba, dtype=np.float32) * self.doc_weight)
-        return sp.hstack([vectorizer.transform(windows), dense, onehot], format="csr")
+        return sp.hstack([vectorizer.transform_words(windows), dense, onehot], format="csr")
 
     def fit(self, F, y: Sequence[str]) -> TopicPolarityClassifier:
         yi = np.array([SENTIMENTS.index(v) for v in y])

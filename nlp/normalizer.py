@@ -150,7 +150,6 @@ class Normalizer:
         self._verbs = lexicon.verbs()
         self._suffixes = lexicon.suffixes()
         self._join_index = lexicon.zwnj_join_index()
-        self._percent = "٪" if digits == "fa" else "%"
 
     def _build_char_table(self) -> dict[int, str]:
         src = getattr(self.hazm, "translation_src", None)

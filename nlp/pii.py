@@ -179,6 +179,27 @@ class PiiMasker:
         if not isinstance(text, str) or not text:
             return ()
         folded = unify_digits(text, "en")
+        spans, dropped = self._scan(folded, 0)
+        # A candidate that lost to an overlapping one may hide another value in what is left
+        # ("a@b.irhttps://t.co/x": the e-mail takes "https"): scan the gaps again, as a second
+        # pass over the masked text would.
+        for _ in range(3):
+            if not dropped:
+                break
+            bounds = [0, *(x for span in spans for x in (span.start, span.end)), len(folded)]
+            found: list[PiiSpan] = []
+            dropped = False
+            for gap_start, gap_end in zip(bounds[::2], bounds[1::2], strict=True):
+                if gap_end > gap_start:
+                    more, more_dropped = self._scan(folded[gap_start:gap_end], gap_start)
+                    found += more
+                    dropped |= more_dropped
+            if not found:
+                break
+            spans = sorted(spans + found, key=lambda span: span.start)
+        return tuple(spans)
+
+    def _scan(self, folded: str, offset: int) -> tuple[list[PiiSpan], bool]:
         finders = []
         if _LATIN.search(folded):
             finders += [self.find_emails, self.find_urls] if "@" in folded else [self.find_urls]
@@ -201,9 +222,9 @@ class PiiMasker:
         # 9xxxxxxxxx mobile): an e-mail inside a URL's query is part of the URL.
         spans: list[PiiSpan] = []
         for start, _, _, kind, end in sorted(candidates):
-            if not spans or start >= spans[-1].end:
-                spans.append(PiiSpan(kind, start, end))
-        return tuple(spans)
+            if not spans or start >= spans[-1].end - offset:
+                spans.append(PiiSpan(kind, start + offset, end + offset))
+        return spans, len(spans) < len(candidates)
 
     def replace(self, text: str, spans: Iterable[PiiSpan]) -> str:
         """``text`` with each span replaced by its placeholder."""

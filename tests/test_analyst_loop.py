@@ -124,6 +124,9 @@ def test_full_loop(loop):
     assert len(queue) == 40 and len({i["feedback_id"] for i in queue}) == 40
     assert queue[0]["priority"] >= queue[-1]["priority"] - 0.5 and all("reasons" in i for i in queue)
 
+    early = c.post("/v1/models/train")  # nothing labelled yet
+    assert early.status_code == 409 and early.json()["error"]["code"] == "train.not_enough_labels"
+
     # the analyst corrects them (the annotated labels play the analyst)
     corrected = {}
     for item in queue:

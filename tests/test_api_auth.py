@@ -11,9 +11,9 @@ _FIXTURES = (analyzer, api, db_url, keys)  # pytest finds fixtures by module nam
 
 # (method, path, body, roles that may call it)
 MATRIX = [
-    ("POST", "/v1/analyze", {"texts": ["غذا خوب بود"]}, {"ingest", "analyst", "manager", "admin"}),
-    ("POST", "/v1/feedback", {"text": "غذا خوب بود"}, {"ingest", "analyst", "admin"}),
-    ("POST", "/v1/feedback/batch", {"items": [{"text": "غذا خوب بود"}]}, {"ingest", "analyst", "admin"}),
+    ("POST", "/v1/analyze", {"texts": ["غذا خوب بود"]}, {"ingest", "analyst", "admin"}),
+    ("POST", "/v1/feedback", {"text": "غذا خوب بود"}, {"ingest", "admin"}),
+    ("POST", "/v1/feedback/batch", {"items": [{"text": "غذا خوب بود"}]}, {"ingest", "admin"}),
     ("GET", "/v1/feedback", None, {"ingest", "analyst", "manager", "admin"}),
     ("GET", "/v1/keys", None, {"admin"}),
     ("POST", "/v1/keys", {"role": "ingest", "name": "via-api"}, {"admin"}),
@@ -106,6 +106,10 @@ def test_health_ready_metrics(api, keys, db_url, analyzer):
     assert 'bazkhord_http_request_duration_seconds_bucket{le="0.005",method="POST",route="/v1/analyze"}' in text
     assert 'bazkhord_records_analyzed_total{source="analyze"}' in text
     assert f'bazkhord_model_info{{version="{analyzer.version}"}} 1.0' in text
+    private, create_key = make_client(db_url, analyzer, metrics_public=False)
+    assert private.get("/metrics").status_code == 401
+    assert private.get("/metrics", headers=headers(create_key("ingest"))).status_code == 403
+    assert private.get("/metrics", headers=headers(create_key("manager"))).status_code == 200
 
     # a database without migrations, and an app without a model: not ready, and says why
     from store.db import make_engine

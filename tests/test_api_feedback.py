@@ -45,7 +45,7 @@ def test_topic_mentions_carry_slice_columns(api, keys, db_url):
     r = client.post("/v1/feedback/batch", json={"items": [
         {"text": t, "segment": seg, "channel": "app", "product": "پیتزا", "created_at": "2024-05-01T10:00:00Z"}
         for t in (TEXT, "بسته بندی پاره بود و غذا ریخته بود", "قیمت ها خیلی گرون شده")]},
-        headers=headers(keys["analyst"]))
+        headers=headers(keys["ingest"]))
     assert r.status_code == 200, r.text
     with make_sessionmaker(make_engine(db_url))() as s:
         fbs = list(s.scalars(select(Feedback).where(Feedback.segment == seg)))

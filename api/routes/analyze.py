@@ -20,7 +20,7 @@ def analyze(
     body: AnalyzeIn,
     request: Request,
     settings: SettingsDep,
-    _principal: Annotated[Principal, Depends(require_roles("ingest", "analyst", "manager"))],
+    _principal: Annotated[Principal, Depends(require_roles("ingest", "analyst"))],
     _analyzer: Annotated[Any, Depends(get_analyzer)],  # 503 when no model is loaded
 ) -> JSONResponse:
     texts = body.texts

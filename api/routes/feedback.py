@@ -32,7 +32,8 @@ from store.feedback import FeedbackFilter, feedback_to_dict, get_feedback, list_
 
 router = APIRouter(prefix="/v1/feedback", tags=["feedback"])
 
-Writer = Annotated[Principal, Depends(require_roles("ingest", "analyst"))]
+# DESIGN.md roles: ingest sends feedback; analysts and managers read (admin may do anything).
+Writer = Annotated[Principal, Depends(require_roles("ingest"))]
 Reader = Annotated[Principal, Depends(require_roles("ingest", "analyst", "manager"))]
 AnalyzerDep = Annotated[Any, Depends(get_analyzer)]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import Principal, SessionDep, require_roles
@@ -35,7 +35,8 @@ def index(session: SessionDep, _admin: Admin) -> dict:
 
 
 @router.delete("/{key_id}", responses=ERROR_RESPONSES, summary="Revoke a key")
-def revoke(key_id: int, session: SessionDep, _admin: Admin) -> dict:
+def revoke(key_id: int, request: Request, session: SessionDep, _admin: Admin) -> dict:
     row = revoke_key(session, key_id)
     session.commit()
+    request.app.state.key_cache.clear()  # effective at once in this process
     return key_to_dict(row)

@@ -20,7 +20,9 @@ from api.analyst_runtime import (
     session_factory,
 )
 from api.deps import Principal, SessionDep, SettingsDep, require_roles
+from nlp.errors import BazkhordError
 from store import jobs as job_store
+from store import labels as label_store
 from store import registry
 
 router = APIRouter(tags=["analysts"])
@@ -70,6 +72,11 @@ def train_model(request: Request, session: SessionDep, settings: SettingsDep, _w
     from training.retrain import RetrainConfig, retrain
 
     body = body or TrainIn()
+    n_labels = len(label_store.labelled_ids(session))
+    if n_labels < settings.train_min_labels:  # say so now rather than in a job that fails
+        raise BazkhordError("train.not_enough_labels",
+                            f"{n_labels} gold labels; at least {settings.train_min_labels} are needed to train and compare.",
+                            {"labels": n_labels, "min_labels": settings.train_min_labels}, 409)
     _register_serving(request, session)
     active = holder_of(request).get()
     config = RetrainConfig(model_dir=settings.model_dir, base_data=list(settings.train_base_data),

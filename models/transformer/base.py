@@ -103,9 +103,9 @@ def load_base(name: str | Path, offline: bool | None = None) -> BaseModel:
         missing = _missing_from_hub_cache(name)
         raise BazkhordError(
             "model.base_unavailable",
-            f"base model {name!r} is not reachable on the hub and not cached locally; missing: "
-            f"{', '.join(missing) or 'safetensors weights'}. Download the checkpoint on a connected machine "
-            "and pass its directory with --base-model.",
+            f"base model {name!r} could not be loaded from the hub or the local cache; missing: "
+            f"{', '.join(missing) or 'model.safetensors'}. Without a hub, download the checkpoint on a connected "
+            "machine (weights as safetensors: convert pickled .bin files) and pass its directory with --base-model.",
             {"model": name, "missing": missing},
         ) from exc
     except ValueError as exc:  # e.g. an architecture that needs trust_remote_code

@@ -6,6 +6,8 @@ the tests and the offline demo fine-tune it through exactly the path a real chec
 
 from __future__ import annotations
 
+import argparse
+import json
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -51,3 +53,32 @@ def build_tiny_bert(
     torch.manual_seed(seed)
     BertModel(config).save_pretrained(str(out), safe_serialization=True)
     return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m models.transformer.tiny --data FILE.jsonl [...] --out DIR``: an offline stand-in base model."""
+    ap = argparse.ArgumentParser(description="Build a tiny BERT (WordPiece vocabulary + random 2-layer encoder).")
+    ap.add_argument("--data", nargs="+", required=True, help="canonical JSONL files whose texts train the vocabulary")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--limit", type=int, default=20000, help="texts read per file")
+    ap.add_argument("--vocab-size", type=int, default=3000)
+    ap.add_argument("--hidden-size", type=int, default=128)
+    ap.add_argument("--layers", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    texts: list[str] = []
+    for path in args.data:
+        with open(path, encoding="utf-8") as fh:
+            for i, line in enumerate(fh):
+                if i >= args.limit:
+                    break
+                if line.strip():
+                    texts.append(json.loads(line)["text"])
+    out = build_tiny_bert(texts, args.out, vocab_size=args.vocab_size, hidden_size=args.hidden_size,
+                          num_layers=args.layers, num_heads=max(1, args.hidden_size // 32), seed=args.seed)
+    print(f"tiny BERT from {len(texts)} texts written to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
