@@ -36,12 +36,29 @@ class TableRow:
     values: dict[str, Any]  # our field names → raw cell values (None when empty)
 
 
+# Decompression-bomb guard: a few MB of XLSX may declare gigabytes of XML. zipfile never inflates a
+# member past its declared size (a lying header ends in a CRC error), so summing the directory is enough.
+MAX_XLSX_UNPACKED_BYTES = 256 * 1024 * 1024
+MAX_XLSX_MEMBERS = 10_000
+
+
+def check_unpacked_size(zf: zipfile.ZipFile) -> None:
+    """Refuse a workbook whose members would unpack past the limits, before reading any of them."""
+    infos = zf.infolist()
+    total = sum(i.file_size for i in infos)
+    if len(infos) > MAX_XLSX_MEMBERS or total > MAX_XLSX_UNPACKED_BYTES:
+        raise BazkhordError("import.too_large_unpacked",
+                            f"The workbook would unpack to more than {MAX_XLSX_UNPACKED_BYTES} bytes; split it or send CSV.",
+                            {"max_unpacked_bytes": MAX_XLSX_UNPACKED_BYTES, "members": len(infos)}, 413)
+
+
 def detect_format(data: bytes, filename: str | None = None) -> str:
     """'xlsx' or 'csv'; anything else (XLS, PDF, images, archives, binary) is refused."""
     if data[:4] == b"PK\x03\x04":
         try:
             with zipfile.ZipFile(io.BytesIO(data)) as zf:
                 if "xl/workbook.xml" in zf.namelist():
+                    check_unpacked_size(zf)
                     return "xlsx"
         except zipfile.BadZipFile:
             pass

@@ -7,14 +7,31 @@ status, duration and the key id: never bodies, never query strings.
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import time
+import uuid
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 access_log = logging.getLogger("bazkhord.access")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_LOG_FIELDS = ("request_id", "method", "route", "status", "duration_ms", "key_id")
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line: time, level, logger, message and the request fields set by the middleware."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out = {"time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"), "level": record.levelname,
+               "logger": record.name, "message": record.getMessage()}
+        out |= {k: getattr(record, k) for k in _LOG_FIELDS if hasattr(record, k)}
+        if record.exc_info and record.exc_info[0] is not None:
+            out["exception"] = record.exc_info[0].__name__  # the type only: messages may quote input
+        return json.dumps(out, ensure_ascii=False)
 
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
@@ -55,10 +72,15 @@ class ObservabilityMiddleware:
             return
         start = time.perf_counter()
         status = {"code": 500}
+        # a caller's id is kept when it is a plain token (it goes into logs), else a fresh one
+        given = dict(scope.get("headers") or ()).get(b"x-request-id", b"").decode("latin-1")
+        request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
 
         async def _send(message: dict) -> None:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
             await send(message)
 
         try:
@@ -73,4 +95,7 @@ class ObservabilityMiddleware:
             if access_log.isEnabledFor(logging.INFO):
                 principal = getattr(scope.get("state", {}).get("principal", None), "key_id", None) \
                     if isinstance(scope.get("state"), dict) else None
-                access_log.info("%s %s %d %.1fms key=%s", method, template, status["code"], elapsed * 1000, principal)
+                access_log.info("%s %s %d %.1fms key=%s", method, template, status["code"], elapsed * 1000, principal,
+                                extra={"request_id": request_id, "method": method, "route": template,
+                                       "status": status["code"], "duration_ms": round(elapsed * 1000, 1),
+                                       "key_id": principal})

@@ -84,6 +84,13 @@ def fmt_figure(f: Mapping | None) -> str:
     return s
 
 
+def safe_cell(value):
+    """Spreadsheet formula injection guard: text starting with = + - @ (or tab/CR) is prefixed with '."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
 def to_xlsx(report: dict) -> bytes:
     """An XLSX workbook (right-to-left sheets): summary, trend, topics, themes, alerts, segments."""
     from openpyxl import Workbook
@@ -100,7 +107,7 @@ def to_xlsx(report: dict) -> bytes:
         for c in ws[1]:
             c.font = bold
         for r in rows:
-            ws.append(r)
+            ws.append([safe_cell(v) for v in r])
         for col in ws.columns:
             ws.column_dimensions[col[0].column_letter].width = min(60, max(12, *(len(str(c.value or "")) for c in col)))
         return ws

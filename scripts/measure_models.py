@@ -100,10 +100,16 @@ def measure_sentiment(extra: list[str], C: float) -> tuple[dict, TextVectorizer,
     return res, vec, sent
 
 
-def cv_topics(vec, sent, C: float) -> dict:
+def cv_topics(vec, sent, C: float, weak: int = 0) -> dict:
     recs = load_records(DATA / "snappfood-topics" / "train.jsonl").records
     tax = Taxonomy.load(ROOT / "models" / "taxonomies" / "snappfood.yaml")
     texts = clean_texts([r.text for r in recs])
+    weak_texts = []
+    if weak:
+        weak_texts = clean_texts([r.text for r in load_records(DATA / "snappfood" / "train.jsonl").records[:weak]])
+    from nlp import get_pipeline
+
+    normalize = lambda s: get_pipeline().process(s).text  # noqa: E731
     rng = np.random.default_rng(0)
     fold = rng.permutation(len(recs)) % FOLDS
     gold, pred = [], []
@@ -113,7 +119,7 @@ def cv_topics(vec, sent, C: float) -> dict:
         tr = np.flatnonzero(fold != f)
         te = np.flatnonzero(fold == f)
         topics, polarity, _ = fit_topics(vec, sent, [texts[i] for i in tr], [recs[i].topics for i in tr], tax,
-                                         topic_C=C)
+                                         weak_texts, topic_C=C, normalize=normalize)
         from models.predictor import SklearnPredictor
         from nlp.types import CleanText
 
@@ -189,6 +195,7 @@ def main() -> int:
     ap.add_argument("--extra", nargs="*", default=[], help="more sentiment sets, e.g. taaghche/reviews.jsonl")
     ap.add_argument("--sentiment-C", type=float, default=4.0)
     ap.add_argument("--topic-C", type=float, default=8.0)
+    ap.add_argument("--weak", type=int, default=0, help="topics: add N seed-labelled snappfood/train texts")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     results: dict = {}
@@ -197,7 +204,7 @@ def main() -> int:
         results["sentiment_snappfood_dev"], vec, sent = measure_sentiment(args.extra, args.sentiment_C)
         print(json.dumps({"sentiment_snappfood_dev": results["sentiment_snappfood_dev"]}), flush=True)
     if "topics" in args.only:
-        results["topics_snappfood_cv5"] = cv_topics(vec, sent, args.topic_C)
+        results["topics_snappfood_cv5"] = cv_topics(vec, sent, args.topic_C, args.weak)
         print(json.dumps({"topics_snappfood_cv5": results["topics_snappfood_cv5"]}, ensure_ascii=False), flush=True)
     if "parsinlu" in args.only:
         results["topics_parsinlu_cv5"] = cv_parsinlu()

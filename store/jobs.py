@@ -100,7 +100,8 @@ class JobRunner:
 
     def start(self, kind: str, params: dict, fn: Callable[[JobContext], dict | None]) -> dict:
         """Queue ``fn`` on a background thread; a second job while one runs → ``job.conflict`` (409)."""
-        if not self._lock.acquire(blocking=False):
+        # a job that has recorded its end may still be releasing the lock: wait that moment out
+        if not self._lock.acquire(blocking=False) and (self.running() is not None or not self._lock.acquire(timeout=5)):
             raise BazkhordError("job.conflict", "Another job is running; try again when it has finished.",
                                 {"running": self.running()}, 409)
         try:

@@ -50,13 +50,20 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 90.0) -> Server:
+    def start(self, timeout: float = 120.0) -> Server:
+        return self.launch().wait_ready(timeout)
+
+    def launch(self) -> Server:
         env = {**os.environ, "BAZKHORD_DATABASE_URL": self.database_url, "BAZKHORD_RATE_LIMIT_PER_MINUTE": "0"}
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-c", "from api.cli import main; main()", "serve", "--port", str(self.port)],
             cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
         )
+        return self
+
+    def wait_ready(self, timeout: float = 120.0) -> Server:
+        assert self.proc is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -169,6 +176,7 @@ def test_sigkill_mid_stream_then_replay(database, data_dir, tmp_path):
         assert not half, f"batches half-stored by the crash: {half}"
         committed_unacked = {b for b in range(BATCHES) if after_crash[f"crash-{b}-0"]} - acked_at_crash
 
+        second = Server(database, tmp_path / "second.log").launch()  # both processes load at once
         server.start()
         with httpx.Client(base_url=server.url, headers=hdr, timeout=60) as client:
             for b in sorted(set(range(BATCHES)) - acked_at_crash):
@@ -180,13 +188,15 @@ def test_sigkill_mid_stream_then_replay(database, data_dir, tmp_path):
             # a replay of an acknowledged batch is harmless too
             again = client.post("/v1/feedback/batch", json={"items": batches[min(acked_at_crash)]}).json()
             assert (again["created"], again["existing"]) == (0, BATCH)
-        second = Server(database, tmp_path / "second.log").start()
+        second.wait_ready()
         try:
             _race(database, key, texts, server, second)
         finally:
             second.stop()
     finally:
         server.stop()
+        if "second" in locals():
+            second.kill()
 
     counts = _stored_counts(database)
     expected = {f"crash-{b}-{j}" for b in range(BATCHES) for j in range(BATCH)} | {f"crash-race-{i}" for i in range(6)}

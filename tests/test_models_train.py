@@ -153,8 +153,8 @@ def test_missing_model_dir(tmp_path):
 def test_cold_start_from_seeds_only(slices):
     """No topic labels at all: seeds weakly label unlabelled texts, and the model finds topics."""
     tax = Taxonomy.load(TAXONOMY)
-    unlabelled = [r.text for r in slices["sentiment"]]
-    predictor = train(slices["sentiment"][:600], taxonomy=tax, unlabelled=unlabelled, progress=False)
+    unlabelled = [r.text for r in slices["sentiment"][:1000]]
+    predictor = train(slices["sentiment"][:300], taxonomy=tax, unlabelled=unlabelled, progress=False)
     assert predictor.meta["training"]["cold_start"] is True
     assert predictor.meta["training"]["counts"]["weak_labelled"] > 100
     from nlp import get_pipeline

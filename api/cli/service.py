@@ -76,6 +76,7 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
     migrate: Annotated[bool, typer.Option(help="apply pending migrations first")] = True,
     access_log: Annotated[bool, typer.Option(help="log one line per request (no bodies)")] = True,
+    log_format: Annotated[str, typer.Option(help="json (one object a line, with request ids) | text")] = "json",
 ) -> None:
     """Serve the HTTP API (SQLite at var/bazkhord.db unless BAZKHORD_DATABASE_URL says otherwise)."""
     import logging
@@ -86,6 +87,11 @@ def serve(
 
     settings = _settings()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if log_format == "json":
+        from api.observability import JsonFormatter
+
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(JsonFormatter())
     logging.getLogger("bazkhord.access").disabled = not access_log
     if migrate and settings.migrate_on_start:
         from store.migrate import upgrade

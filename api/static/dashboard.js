@@ -6,6 +6,7 @@
   const charts = {};
   const num = new Intl.NumberFormat("fa-IR", { maximumFractionDigits: 1 });
   const int = new Intl.NumberFormat("fa-IR", { maximumFractionDigits: 0 });
+  const sig = new Intl.NumberFormat("fa-IR", { maximumSignificantDigits: 2 });
   let optionsLoaded = false;
   let renders = 0;
 
@@ -156,7 +157,7 @@
     if (!al.alerts.length) { $("alerts").innerHTML = '<p class="muted">افزایش معناداری دیده نشد.</p>'; return; }
     $("alerts").innerHTML = al.alerts.slice(0, 8).map((a) => `<div class="alert">
       <strong>${esc(a.label_fa || "احساس منفی")}</strong> ${a.segment ? "در " + esc(a.segment) : "در همه بخش‌ها"}:
-      ${fmt(a.current.rate.value)}٪ در برابر ${fmt(a.baseline.rate.value)}٪ (q=${num.format(a.q_value)})
+      ${fmt(a.current.rate.value)}٪ در برابر ${fmt(a.baseline.rate.value)}٪ (q=${sig.format(a.q_value)})
       ${a.examples.length ? `<blockquote>«${esc(a.examples[0])}»</blockquote>` : ""}</div>`).join("");
     void calendar;
   }
