@@ -11,6 +11,7 @@ import unicodedata
 from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any, Literal
 
+from fastapi import Path as PathParam
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
@@ -299,3 +300,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     422: {"model": ErrorOut, "description": "Invalid input (details list each field's problem)"},
     429: {"model": ErrorOut, "description": "Rate limit exceeded (see Retry-After)"},
 }
+
+
+# Path ids: bounded so an out-of-range integer is a 422, not a database overflow (a 500).
+RecordId = Annotated[int, PathParam(ge=1, le=2**63 - 1, description="record id")]

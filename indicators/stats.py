@@ -50,7 +50,8 @@ def wilson(successes: float, n: int, min_n: int = 30) -> Figure:
     """Share of successes in percent with the Wilson score 95% interval (good for small n and p near 0/1)."""
     if n <= 0:
         return Figure.empty()
-    p = successes / n
+    # clamp: counts read by separate queries while records arrive can disagree by a few (p slightly > 1)
+    p = min(1.0, max(0.0, successes / n))
     z2 = Z95 * Z95
     denom = 1 + z2 / n
     center = (p + z2 / (2 * n)) / denom

@@ -126,7 +126,7 @@ class TextVectorizer(TransformerMixin, BaseEstimator):
 
 
 def top_word_evidence(
-    vectorizer: TextVectorizer, row: sp.csr_matrix, weights: np.ndarray, k: int = 3,
+    vectorizer: TextVectorizer, row: sp.csr_matrix | tuple[np.ndarray, np.ndarray], weights: np.ndarray, k: int = 3,
     skip: frozenset[str] = frozenset(),
 ) -> list[str]:
     """The ``k`` word n-grams of one transformed row that pushed a linear score up the most.
@@ -135,9 +135,10 @@ def top_word_evidence(
     once; n-grams made only of ``skip`` words (stopwords) explain nothing and are left out.
     """
     n_word = vectorizer.n_word_features_
-    idx = row.indices
+    # ``row`` is a 1-row CSR matrix or its (indices, data) arrays (cheaper than slicing a matrix)
+    idx, vals = row if isinstance(row, tuple) else (row.indices, row.data)
     mask = idx < n_word
-    idx, vals = idx[mask], row.data[mask]
+    idx, vals = idx[mask], vals[mask]
     if idx.size == 0:
         return []
     contrib = vals * weights[idx]

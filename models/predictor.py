@@ -67,7 +67,7 @@ class SklearnPredictor:
                         label_fa=self.taxonomy.label_fa(ids[t]),
                         score=float(proba[i, t]),
                         sentiment=pol,
-                        evidence=top_word_evidence(self.vectorizer, X[i], self.topics.coef_[t], skip=skip),
+                        evidence=top_word_evidence(self.vectorizer, (X.indices[X.indptr[i]:X.indptr[i + 1]], X.data[X.indptr[i]:X.indptr[i + 1]]), self.topics.coef_[t], skip=skip),
                     )
                 )
         out = []

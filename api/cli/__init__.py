@@ -19,6 +19,7 @@ from api.cli import service as _service  # noqa: E402,F401  serve, import, db, k
 from api.cli import insights as _insights  # noqa: E402,F401  demo
 from api.cli import analyst as _analyst  # noqa: E402,F401  models, labels, retrain
 from api.cli import complaints as _complaints  # noqa: E402,F401  complaints list|show|status|indicators|triage
+from api.cli import batch as _batch  # noqa: E402,F401  batch analyze
 
 
 def main() -> None:

@@ -14,8 +14,8 @@ from nlp.errors import BazkhordError
 
 @app.command("train")
 def train_cmd(
-    data: list[Path] = typer.Option(..., "--data", help="Labelled file(s): canonical JSONL, CSV or XLSX."),
-    out: Path = typer.Option(..., "--out", help="Directory to write the model artifact to."),
+    data: list[Path] = typer.Option([], "--data", help="Labelled file(s): canonical JSONL, CSV or XLSX."),
+    out: Path | None = typer.Option(None, "--out", help="Directory to write the model artifact to."),
     taxonomy: Path | None = typer.Option(None, "--taxonomy", help="Taxonomy YAML (default: the topics in the data)."),
     unlabelled: list[Path] = typer.Option([], "--unlabelled", help="Unlabelled texts (cold start with seeds)."),
     seed: int = typer.Option(0, "--seed"),
@@ -29,8 +29,21 @@ def train_cmd(
     learning_rate: float = typer.Option(5e-5, "--learning-rate", help="transformer backend: encoder learning rate."),
     max_length: int = typer.Option(128, "--max-length", help="transformer backend: tokens kept per text."),
     metrics: Path | None = typer.Option(None, "--metrics", help="JSON of held-out metrics to record in the card."),
+    from_db: bool = typer.Option(
+        False, "--from-db",
+        help="Train from the base data (--data, default: settings) plus the analysts' gold labels in the database, "
+             "compare with the active model and register a new version (same as `bazkhord retrain`).",
+    ),
+    activate: bool = typer.Option(False, "--activate", help="with --from-db: activate the new version when done."),
 ) -> None:
     """Train a model from labelled files and write it as an artifact directory."""
+    if from_db:
+        from api.cli.analyst import retrain_cmd
+
+        retrain_cmd(base_data=list(data) or None, holdout=None, seed=seed, activate=activate)
+        return
+    if not data or out is None:
+        raise BazkhordError("train.args_missing", "train needs --data FILE... and --out DIR (or --from-db).", {})
     if backend not in ("sklearn", "transformer"):
         raise BazkhordError("train.backend_unknown", f"Unknown backend {backend!r}.", {"choices": ["sklearn", "transformer"]})
     mapping = None

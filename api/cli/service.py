@@ -100,7 +100,9 @@ def serve(
     logging.getLogger("alembic").setLevel(logging.WARNING)  # /readyz checks the revision on every call
     typer.echo(f"Bazkhord on http://{host}:{port} (docs at /docs), database {_redact(settings.database_url)}")
     # uvicorn's own access log prints query strings; ours prints route templates only.
-    uvicorn.run(create_app(settings), host=host, port=port, access_log=False, log_level="warning")
+    # log_config=None: uvicorn's loggers go through ours (JSON, exception type only, never a traceback's values)
+    uvicorn.run(create_app(settings), host=host, port=port, access_log=False, log_level="warning",
+                log_config=None if log_format == "json" else uvicorn.config.LOGGING_CONFIG)
 
 
 def _load_analyzer(settings):

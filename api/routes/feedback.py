@@ -24,6 +24,7 @@ from api.schemas import (
     FeedbackOut,
     FeedbackPage,
     Kind,
+    RecordId,
     Sentiment,
 )
 from nlp.errors import BazkhordError
@@ -138,5 +139,5 @@ def list_records(
 
 @router.get("/{feedback_id}", response_model=FeedbackOut, responses={**ERROR_RESPONSES, 404: {"description": "Not found"}},
             summary="One feedback record")
-def read_record(feedback_id: int, session: SessionDep, principal: Reader) -> dict:
+def read_record(feedback_id: RecordId, session: SessionDep, principal: Reader) -> dict:
     return feedback_to_dict(get_feedback(session, feedback_id, _own(principal)))

@@ -30,6 +30,9 @@ def _values(raw: list[str] | None) -> tuple[str, ...]:
     return tuple(out)
 
 
+MIN_DAY, MAX_DAY = date(1900, 1, 1), date(2200, 12, 31)
+
+
 def slice_params(
     from_: Annotated[date | None, Query(alias="from", description="first day (inclusive), ISO date")] = None,
     to: Annotated[date | None, Query(description="last day (inclusive), ISO date")] = None,
@@ -39,6 +42,11 @@ def slice_params(
     product: Annotated[list[str] | None, Query(description="filter: product")] = None,
     region: Annotated[list[str] | None, Query(description="filter: region")] = None,
 ) -> Slice:
+    for name, day in (("from", from_), ("to", to)):
+        # windows are shifted by whole periods (previous window, baselines): keep them far from date limits
+        if day is not None and not (MIN_DAY <= day <= MAX_DAY):
+            raise BazkhordError("indicators.date_out_of_range",
+                                f"'{name}' must lie between {MIN_DAY} and {MAX_DAY}.", {"field": name}, 422)
     given = {"kind": kind, "segment": segment, "channel": channel, "product": product, "region": region}
     filters = {k: _values(v) for k, v in given.items() if _values(v)}
     return Slice(from_, to, filters)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import Principal, SessionDep, require_roles
-from api.schemas import ERROR_RESPONSES
+from api.schemas import ERROR_RESPONSES, RecordId
 from store.keys import create_key, key_to_dict, list_keys, revoke_key
 from store.schema import ROLES
 
@@ -35,7 +35,7 @@ def index(session: SessionDep, _admin: Admin) -> dict:
 
 
 @router.delete("/{key_id}", responses=ERROR_RESPONSES, summary="Revoke a key")
-def revoke(key_id: int, request: Request, session: SessionDep, _admin: Admin) -> dict:
+def revoke(key_id: RecordId, request: Request, session: SessionDep, _admin: Admin) -> dict:
     row = revoke_key(session, key_id)
     session.commit()
     request.app.state.key_cache.clear()  # effective at once in this process

@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from api.analyst_runtime import current_taxonomy_dict, parse_when
 from api.deps import Principal, SessionDep, require_roles
+from api.schemas import RecordId
 from nlp.errors import BazkhordError
 from store import labels as label_store
 
@@ -51,7 +52,7 @@ def _labels_view(session, feedback_id: int) -> dict:
 
 
 @router.put("/v1/feedback/{feedback_id}/labels")
-def put_labels(feedback_id: int, body: LabelsIn, request: Request, session: SessionDep, who: Analyst) -> dict:
+def put_labels(feedback_id: RecordId, body: LabelsIn, request: Request, session: SessionDep, who: Analyst) -> dict:
     label_store.set_labels(session, feedback_id, body.topics, body.sentiment, author=who.name,
                            topic_ids=_topic_ids(session, request))
     session.commit()
@@ -59,7 +60,7 @@ def put_labels(feedback_id: int, body: LabelsIn, request: Request, session: Sess
 
 
 @router.get("/v1/feedback/{feedback_id}/labels")
-def get_labels(feedback_id: int, session: SessionDep, _who: Analyst) -> dict:
+def get_labels(feedback_id: RecordId, session: SessionDep, _who: Analyst) -> dict:
     return _labels_view(session, feedback_id)
 
 
