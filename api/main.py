@@ -59,7 +59,17 @@ def create_app(settings: Settings | None = None, analyzer: Any = None, load_mode
                 holder.set(loaded)
             except Exception as exc:  # serve anyway: /readyz reports it, analysis answers 503
                 log.error("no model could be loaded at startup (%s)", type(exc).__name__)
+        watcher = None
+        # Replicas follow activations made elsewhere; an analyser injected by the caller is left alone.
+        if analyzer is None and load_model and settings.registry_poll_seconds > 0:
+            from api.deps import _sessionmaker_for
+            from store.registry_watch import RegistryWatcher
+
+            watcher = RegistryWatcher(_sessionmaker_for(settings.database_url), holder,
+                                      settings.registry_poll_seconds).start()
         yield
+        if watcher is not None:
+            watcher.stop()
 
     app = FastAPI(title="Bazkhord", description=DESCRIPTION, version="0.1.0", lifespan=lifespan)
     app.state.settings = settings

@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     max_analyze_items: int = 1000
     max_batch_items: int = 10000
     max_upload_bytes: int = 50 * 1024 * 1024
+    registry_poll_seconds: float = 5.0  # replicas re-read the active model version this often; 0 disables
     rate_limit_per_minute: int = 600  # per API key; 0 disables
     rate_limit_burst: int = 0  # requests a key may send at once; 0 = one minute's worth
     auth_cache_seconds: float = 5.0  # a key revoked by another process stops working within this time

@@ -31,7 +31,7 @@ def local_ray():
 def sample(data_dir: Path, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("ray") / "sample.jsonl"
     with open(data_dir / "snappfood" / "dev.jsonl", encoding="utf-8") as src:
-        out.write_text("".join(line for _, line in zip(range(3000), src)), encoding="utf-8")
+        out.write_text("".join(line for _, line in zip(range(3000), src, strict=False)), encoding="utf-8")
     return out
 
 

@@ -30,7 +30,7 @@ def analyzer() -> Analyzer:
 def sample(data_dir: Path, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("batch") / "sample.jsonl"
     with open(data_dir / "snappfood" / "dev.jsonl", encoding="utf-8") as src:
-        out.write_text("".join(line for _, line in zip(range(600), src)), encoding="utf-8")
+        out.write_text("".join(line for _, line in zip(range(600), src, strict=False)), encoding="utf-8")
     return out
 
 

@@ -32,7 +32,7 @@ class Block:
 def _pyarrow():
     try:
         import pyarrow
-        import pyarrow.parquet  # noqa: F401
+        import pyarrow.parquet
     except ImportError as exc:  # pragma: no cover - pyarrow ships with the ray extra
         raise BazkhordError(
             "batch.pyarrow_missing", "Parquet needs pyarrow: pip install 'bazkhord[ray]'.", {}

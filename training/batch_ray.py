@@ -13,13 +13,20 @@ from pathlib import Path
 from typing import Any
 
 from nlp.errors import BazkhordError
-from training.batch import DEFAULT_BLOCK_SIZE, Block, done_blocks, iter_blocks, load_batch_analyzer, write_part
+from training.batch import (
+    DEFAULT_BLOCK_SIZE,
+    Block,
+    done_blocks,
+    iter_blocks,
+    load_batch_analyzer,
+    write_part,
+)
 
 
 def import_ray():
     try:
         import ray
-        import ray.data  # noqa: F401
+        import ray.data
     except ImportError as exc:
         raise BazkhordError(
             "batch.ray_missing",
