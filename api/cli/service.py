@@ -93,6 +93,9 @@ def serve(
         for handler in logging.getLogger().handlers:
             handler.setFormatter(JsonFormatter())
     logging.getLogger("bazkhord.access").disabled = not access_log
+    # third-party libraries imported by hazm (gensim) log their own housekeeping at INFO
+    for noisy in ("gensim", "smart_open", "filelock", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     if migrate and settings.migrate_on_start:
         from store.migrate import upgrade
 
