@@ -166,11 +166,12 @@ def load_rows(
         conds.append(Feedback.id.in_(select(TopicMention.feedback_id).where(TopicMention.topic == filters["topic"])))
     rows = session.execute(select(*cols).where(*conds)).all()
     topics: dict[int, set[str]] = defaultdict(set)
-    ids = [r.id for r in rows]
-    for chunk in range(0, len(ids), 500):
-        part = ids[chunk : chunk + 500]
+    if rows:
+        # one join with the same conditions (not thousands of IN-chunks): the year-long window stays fast
         for fid, topic, pol in session.execute(
-            select(TopicMention.feedback_id, TopicMention.topic, TopicMention.polarity).where(TopicMention.feedback_id.in_(part))
+            select(TopicMention.feedback_id, TopicMention.topic, TopicMention.polarity)
+            .join(Feedback, Feedback.id == TopicMention.feedback_id)
+            .where(*conds)
         ):
             topics[fid].add((topic, pol))
     out = []
