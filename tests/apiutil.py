@@ -77,11 +77,10 @@ def _fresh_pg_database(base_url: str) -> tuple[str, Callable[[], None]]:
     return url, drop
 
 
-@pytest.fixture(scope="session", params=["sqlite", "postgres"])
-def db_url(request, tmp_path_factory) -> Iterator[str]:
-    """A migrated-on-first-use database URL, once for SQLite and once for PostgreSQL."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'bazkhord.db'}"
+def database_urls(kind: str, sqlite_dir: Path, name: str = "bazkhord.db") -> Iterator[str]:
+    """Yield a fresh database URL of ``kind`` (sqlite | postgres), dropped afterwards (for fixtures)."""
+    if kind == "sqlite":
+        yield f"sqlite:///{sqlite_dir / name}"
         return
     base = postgres_url()
     require(base is not None, f"PostgreSQL not configured ({PG_ENV})")
@@ -90,6 +89,12 @@ def db_url(request, tmp_path_factory) -> Iterator[str]:
         yield url
     finally:
         drop()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+def db_url(request, tmp_path_factory) -> Iterator[str]:
+    """A migrated-on-first-use database URL, once for SQLite and once for PostgreSQL."""
+    yield from database_urls(request.param, tmp_path_factory.mktemp("db"))
 
 
 # ---- the analyser ----------------------------------------------------------------------------

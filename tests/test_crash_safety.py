@@ -26,8 +26,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.apiutil import PG_ENV, _fresh_pg_database, postgres_url
-from tests.conftest import require
+from tests.apiutil import database_urls
 
 BATCH = 8
 BATCHES = 24
@@ -93,16 +92,7 @@ class Server:
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def database(request, tmp_path):
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'crash.db'}"
-        return
-    base = postgres_url()
-    require(base is not None, f"PostgreSQL not configured ({PG_ENV})")
-    url, drop = _fresh_pg_database(base)  # type: ignore[arg-type]
-    try:
-        yield url
-    finally:
-        drop()
+    yield from database_urls(request.param, tmp_path, "crash.db")
 
 
 def _ingest_key(url: str) -> str:
