@@ -16,7 +16,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from indicators.periods import Period, date_of_key, period_of, periods_between
-from indicators.rollup import GRAINS, ensure_fresh, rating5, top2
+from indicators.rollup import GRAINS, ensure_fresh, rating5, top2, topic_mention_sums
 from nlp.errors import BazkhordError
 from store.schema import Feedback, FeedbackRollup, TopicMention, TopicRollup
 
@@ -96,19 +96,7 @@ def _feedback_source(grain: str | None):
 
 def _topic_source(grain: str | None):
     if grain is None:
-        rated = Feedback.rating.is_not(None)
-        neg = TopicMention.polarity == "neg"
-        sums = [
-            _flag(TopicMention.polarity == "pos").label("pos"),
-            _flag(TopicMention.polarity == "neu").label("neu"),
-            _flag(neg).label("neg"),
-            _flag(neg & (Feedback.sentiment == "pos")).label("neg_rec_pos"),
-            _flag(neg & (Feedback.sentiment == "neu")).label("neg_rec_neu"),
-            _flag(neg & (Feedback.sentiment == "neg")).label("neg_rec_neg"),
-            _flag(neg & rated).label("neg_rated"),
-            func.sum(case((neg, top2()), else_=0)).label("neg_top2"),
-            func.sum(case((neg & rated, rating5()), else_=0.0)).label("neg_rating_sum"),
-        ]
+        sums = topic_mention_sums()
         dims = {d: getattr(TopicMention, d) for d in DIMENSIONS}
         return TopicMention, dims, TopicMention.day, {"jalali": TopicMention.jalali_day, "gregorian": None}, sums, []
     R = TopicRollup

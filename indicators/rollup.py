@@ -52,6 +52,24 @@ def _flag(cond):
     return func.sum(case((cond, 1), else_=0))
 
 
+def topic_mention_sums() -> list:
+    """Per-topic aggregates over topic_mentions joined with feedback: written to the rollup, and computed
+    live by queries that the rollup cannot answer (product/region filters)."""
+    rated = Feedback.rating.is_not(None)
+    neg = TopicMention.polarity == "neg"
+    return [
+        _flag(TopicMention.polarity == "pos").label("pos"),
+        _flag(TopicMention.polarity == "neu").label("neu"),
+        _flag(neg).label("neg"),
+        _flag(neg & (Feedback.sentiment == "pos")).label("neg_rec_pos"),
+        _flag(neg & (Feedback.sentiment == "neu")).label("neg_rec_neu"),
+        _flag(neg & (Feedback.sentiment == "neg")).label("neg_rec_neg"),
+        _flag(neg & rated).label("neg_rated"),
+        func.sum(case((neg, top2()), else_=0)).label("neg_top2"),
+        func.coalesce(func.sum(case((neg & rated, rating5()), else_=0.0)), 0.0).label("neg_rating_sum"),
+    ]
+
+
 # The two grains kept: (dimensions of the rollup row). Queries use the smallest that has what they need.
 GRAINS: dict[str, tuple[str, ...]] = {"segment": ("segment",), "slice": ("kind", "segment", "channel")}
 
@@ -86,23 +104,13 @@ def _feedback_rows(session: Session, days: list[date], grain: str) -> list[dict]
 
 
 def _topic_rows(session: Session, days: list[date], grain: str) -> list[dict]:
-    rated = Feedback.rating.is_not(None)
-    neg = TopicMention.polarity == "neg"
     dims = [getattr(TopicMention, d) for d in GRAINS[grain]]
     q = (
         select(
             TopicMention.day,
             TopicMention.topic,
             *dims,
-            _flag(TopicMention.polarity == "pos").label("pos"),
-            _flag(TopicMention.polarity == "neu").label("neu"),
-            _flag(neg).label("neg"),
-            _flag(neg & (Feedback.sentiment == "pos")).label("neg_rec_pos"),
-            _flag(neg & (Feedback.sentiment == "neu")).label("neg_rec_neu"),
-            _flag(neg & (Feedback.sentiment == "neg")).label("neg_rec_neg"),
-            _flag(neg & rated).label("neg_rated"),
-            func.sum(case((neg, top2()), else_=0)).label("neg_top2"),
-            func.coalesce(func.sum(case((neg & rated, rating5()), else_=0.0)), 0.0).label("neg_rating_sum"),
+            *topic_mention_sums(),
         )
         .join(Feedback, Feedback.id == TopicMention.feedback_id)
         .where(TopicMention.day.in_(days))
