@@ -4,10 +4,15 @@ The model's cost is mostly per call (feature extraction and several classifiers)
 concurrent one-text requests are gathered for a couple of milliseconds and analysed in one call. A
 request alone is analysed at once; under load, batches grow up to ``max_items`` texts. Each batch uses
 the analyser that is current when it runs, so a model swap never mixes two models inside one batch.
+
+``analyze`` blocks the calling thread; ``analyze_async`` is for async routes: the request waits on the
+event loop (no worker-pool thread held, no thread hop), and a batch's results are handed back to each
+loop with one wake-up.
 """
 
 from __future__ import annotations
 
+import asyncio
 import queue
 import threading
 import time
@@ -15,13 +20,15 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Any
 
+Waiter = Future | tuple[asyncio.AbstractEventLoop, asyncio.Future]
+
 
 class MicroBatcher:
     def __init__(self, get_analyzer: Callable[[], Any], max_items: int = 256, max_wait_s: float = 0.002) -> None:
         self._get = get_analyzer
         self.max_items = max_items
         self.max_wait_s = max_wait_s
-        self._queue: queue.Queue[tuple[Sequence[str], Future]] = queue.Queue()
+        self._queue: queue.SimpleQueue[tuple[Sequence[str], Waiter]] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
@@ -32,15 +39,30 @@ class MicroBatcher:
                     self._thread = threading.Thread(target=self._run, name="bazkhord-batcher", daemon=True)
                     self._thread.start()
 
+    def _analyze_now(self, texts: Sequence[str]) -> tuple[Any, list]:
+        analyzer = self._get()
+        return analyzer, analyzer.analyze(list(texts))
+
     def analyze(self, texts: Sequence[str]) -> tuple[Any, list]:
         """(analyser used, analyses of ``texts``); blocks the calling (worker-pool) thread until done."""
         if len(texts) >= self.max_items:  # big requests are a batch already
-            analyzer = self._get()
-            return analyzer, analyzer.analyze(list(texts))
+            return self._analyze_now(texts)
         self._ensure_worker()
         fut: Future = Future()
         self._queue.put((texts, fut))
         return fut.result()
+
+    async def analyze_async(self, texts: Sequence[str]) -> tuple[Any, list]:
+        """``analyze`` for a coroutine: awaits the batch without holding a thread."""
+        if len(texts) >= self.max_items:  # big requests are a batch already: a pool thread, not the loop
+            import anyio.to_thread
+
+            return await anyio.to_thread.run_sync(self._analyze_now, texts)
+        self._ensure_worker()
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        self._queue.put((texts, (loop, fut)))
+        return await fut
 
     def _run(self) -> None:
         while True:
@@ -57,16 +79,39 @@ class MicroBatcher:
                 n += len(job[0])
             self._process(jobs)
 
-    def _process(self, jobs: list[tuple[Sequence[str], Future]]) -> None:
+    def _process(self, jobs: list[tuple[Sequence[str], Waiter]]) -> None:
         try:
             analyzer = self._get()
             flat = [t for texts, _ in jobs for t in texts]
             results = analyzer.analyze(flat)
         except BaseException as exc:  # every waiting request gets the error, the worker lives on
-            for _, fut in jobs:
-                fut.set_exception(exc)
-            return
-        i = 0
-        for texts, fut in jobs:
-            fut.set_result((analyzer, results[i : i + len(texts)]))
-            i += len(texts)
+            outcomes = [(waiter, exc, True) for _, waiter in jobs]
+        else:
+            outcomes, i = [], 0
+            for texts, waiter in jobs:
+                outcomes.append((waiter, (analyzer, results[i: i + len(texts)]), False))
+                i += len(texts)
+        by_loop: dict[asyncio.AbstractEventLoop, list] = {}
+        for waiter, value, failed in outcomes:
+            if isinstance(waiter, Future):
+                if failed:
+                    waiter.set_exception(value)
+                else:
+                    waiter.set_result(value)
+            else:
+                by_loop.setdefault(waiter[0], []).append((waiter[1], value, failed))
+        for loop, items in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_resolve, items)  # one wake-up of each loop per batch
+            except RuntimeError:  # the loop has closed (shutdown): nobody is waiting any more
+                pass
+
+
+def _resolve(items: list[tuple[asyncio.Future, Any, bool]]) -> None:
+    for fut, value, failed in items:
+        if fut.done():  # the request was cancelled (client gone)
+            continue
+        if failed:
+            fut.set_exception(value)
+        else:
+            fut.set_result(value)

@@ -27,26 +27,56 @@ from nlp.errors import BazkhordError
 from store.db import make_engine, make_sessionmaker
 from store.schema import ApiKey
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
 LAST_USED_RESOLUTION_S = 60
 
 
+def app_settings(request: Request) -> Settings:
+    """The settings the app was created with.
+
+    Read from ``app.state`` rather than through ``app.dependency_overrides``: with any override set,
+    FastAPI re-analyses every sub-dependency's signature on every request (pydantic schemas rebuilt),
+    which cost more than a one-text analysis.
+    """
+    settings = getattr(request.app.state, "settings", None)
+    return settings if settings is not None else get_settings()
+
+
+SettingsDep = Annotated[Settings, Depends(app_settings)]
+
+
+def pool_size(settings: Settings) -> int:
+    """Connections per process: one per request thread, so a request never waits for a connection."""
+    return settings.db_pool_size or settings.threads
+
+
 @lru_cache(maxsize=8)
-def _engine_for(url: str) -> Engine:
-    return make_engine(url)
+def _engine_for(url: str, pool: int = 0) -> Engine:
+    # pool 0 = SQLAlchemy's default sizes; sqlite :memory: keeps its single-connection pool
+    if pool <= 0 or url.endswith(":memory:") or url in ("sqlite://", "sqlite:///"):
+        return make_engine(url)
+    return make_engine(url, pool_size=pool, max_overflow=8, pool_timeout=30)
 
 
-def get_engine(settings: SettingsDep) -> Engine:
-    return _engine_for(settings.database_url)
+def get_engine(settings: Settings) -> Engine:
+    return _engine_for(settings.database_url, pool_size(settings))
 
 
 @lru_cache(maxsize=8)
-def _sessionmaker_for(url: str) -> sessionmaker[Session]:
-    return make_sessionmaker(_engine_for(url))
+def _sessionmaker_for(url: str, pool: int = 0) -> sessionmaker[Session]:
+    return make_sessionmaker(_engine_for(url, pool))
+
+
+def sessionmaker_for(settings: Settings) -> sessionmaker[Session]:
+    return _sessionmaker_for(settings.database_url, pool_size(settings))
+
+
+def dispose_engine(settings: Settings) -> None:
+    """Close the pooled connections of this app's engine (at shutdown)."""
+    _engine_for(settings.database_url, pool_size(settings)).dispose()
 
 
 def get_session(settings: SettingsDep) -> Iterator[Session]:
-    session = _sessionmaker_for(settings.database_url)()
+    session = sessionmaker_for(settings)()
     try:
         yield session
     finally:
@@ -158,8 +188,19 @@ def require_roles(*roles: str):
 
 
 def get_analyzer(request: Request):
-    """The active analyser held by the app (loaded at startup, swapped on model activation)."""
+    """The active analyser held by the app (loaded at startup, swapped on model activation).
+
+    While the startup load is still running, a request waits for it (up to ``model_wait_s``) instead of
+    failing: a worker that has just started takes connections before its model is in memory.
+    """
     holder = getattr(request.app.state, "analyzer_holder", None)
-    if holder is None or holder.get() is None:
+    if holder is None:
         raise BazkhordError("model.not_loaded", "No model is loaded yet.", http_status=503)
-    return holder.get()
+    analyzer = holder.get()
+    loaded = getattr(request.app.state, "model_load_done", None)
+    if analyzer is None and loaded is not None and not loaded.is_set():
+        loaded.wait(request.app.state.settings.model_wait_s)
+        analyzer = holder.get()
+    if analyzer is None:
+        raise BazkhordError("model.not_loaded", "No model is loaded yet.", http_status=503)
+    return analyzer

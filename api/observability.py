@@ -33,6 +33,23 @@ class JsonFormatter(logging.Formatter):
             out["exception"] = record.exc_info[0].__name__  # the type only: messages may quote input
         return json.dumps(out, ensure_ascii=False)
 
+
+def configure_logging(level: str = "INFO", log_format: str = "json", access_log: bool = True) -> None:
+    """Root logging for the server process (and for every worker process: each configures its own)."""
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    root.setLevel(level)
+    if log_format == "json":
+        for handler in root.handlers:
+            handler.setFormatter(JsonFormatter())
+    logging.getLogger("bazkhord.access").disabled = not access_log
+    # third-party libraries imported by hazm (gensim) log their own housekeeping at INFO;
+    # alembic would log on every /readyz (it checks the revision)
+    for noisy in ("gensim", "smart_open", "filelock", "urllib3", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 

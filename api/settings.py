@@ -37,6 +37,17 @@ class Settings(BaseSettings):
     migrate_on_start: bool = True  # `bazkhord serve` applies pending migrations before serving
     min_n: int = 30  # indicators below this n are marked insufficient_data
     log_level: str = "INFO"
+    log_format: str = "json"  # json (one object a line, with request ids) | text
+    access_log: bool = True  # one line per request (route template, status, duration; never bodies)
+    # `bazkhord serve`: worker processes (0 = CPU cores less one, 1 to 4; each holds its own model),
+    # request threads per worker (sync routes run there), database connections per worker (0 = one per
+    # thread, so no request waits for a connection), and the seconds in-flight requests get to finish
+    # after SIGTERM/SIGINT before they are cancelled (no new connection is accepted meanwhile).
+    workers: int = 0
+    threads: int = 32
+    db_pool_size: int = 0
+    graceful_timeout_s: float = 30.0
+    model_wait_s: float = 60.0  # a request that needs the model waits this long for the startup load
     # Retraining jobs (analysts' loop): base data files (canonical JSONL/CSV/XLSX; env value is a JSON
     # list) trained together with the gold labels in the database; share of gold labels held out.
     train_base_data: list[Path] = []

@@ -8,7 +8,7 @@ Stops by itself: at most rate × seconds requests, then a drain of at most 15 s.
 Prints achieved rate, errors, p50/p95/p99 per kind and overall; target: 200 req/s, 0 errors, p99 < 100 ms.
 Exit status 1 on any error (so a short run can gate CI: ``--seconds 5 --rate 50``).
 
-Usage: .venv/bin/python bench/load.py [--seconds 60] [--rate 200] [--connections 32] [--json] [--log FILE]
+Usage: .venv/bin/python bench/load.py [--seconds 60] [--rate 200] [--connections 32] [--workers N] [--json] [--log FILE]
 Texts are real comments from ../shared/data/snappfood-stream.
 """
 
@@ -29,7 +29,6 @@ import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 DATA = Path(os.environ.get("BAZKHORD_SHARED_DATA", REPO.parent / "shared" / "data"))
 _CL = re.compile(rb"content-length:\s*(\d+)", re.I)
 MIX = (("analyze", 5), ("ingest", 3), ("indicators", 2))  # out of 10
@@ -128,11 +127,12 @@ def percentiles(lat: list[float]) -> dict:
     return {"p50_ms": round(q[49] * 1000, 1), "p95_ms": round(q[94] * 1000, 1), "p99_ms": round(q[98] * 1000, 1)}
 
 
-def start_server(url: str, log_path: Path) -> tuple[subprocess.Popen, int]:
+def start_server(url: str, log_path: Path, workers: int | None = None) -> tuple[subprocess.Popen, int]:
     port = free_port()
     env = {**os.environ, "BAZKHORD_DATABASE_URL": url, "BAZKHORD_RATE_LIMIT_PER_MINUTE": "0"}
     log = log_path.open("ab")
-    proc = subprocess.Popen([sys.executable, "-c", "from api.cli import main; main()", "serve", "--port", str(port)],
+    extra = ["--workers", str(workers)] if workers is not None else []
+    proc = subprocess.Popen([sys.executable, "-c", "from api.cli import main; main()", "serve", "--port", str(port), *extra],
                             cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
@@ -154,9 +154,13 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--rate", type=float, default=200.0, help="requests per second (open loop)")
     ap.add_argument("--connections", type=int, default=32, help="keep-alive connections (max in flight)")
+    ap.add_argument("--workers", type=int, help="server worker processes (default: `bazkhord serve`'s)")
     ap.add_argument("--json", action="store_true", help="print the summary as JSON")
     ap.add_argument("--log", type=Path, help="keep the server's log here")
     args = ap.parse_args()
+    # here, not at import: a test that imports this module must not get bench/'s shadowing names
+    # (bench/indicators.py) ahead of the packages
+    sys.path.insert(0, str(REPO))
 
     tmp = Path(tempfile.mkdtemp(prefix="bzk-load-"))
     url = f"sqlite:///{tmp / 'load.db'}"
@@ -171,7 +175,7 @@ def main() -> int:
             keys[role] = create_key(s, role, f"load-{role}")[1]
         s.commit()
     schedule = make_requests(int(args.rate * args.seconds), keys, texts(2000), str(os.getpid()))
-    proc, port = start_server(url, args.log or tmp / "server.log")
+    proc, port = start_server(url, args.log or tmp / "server.log", args.workers)
     try:
         summary = run_load(port, schedule, args.rate, args.seconds, args.connections)
     finally:

@@ -24,6 +24,7 @@ from indicators.query import (
     group_value,
     topic_sums,
 )
+from indicators.rollup import fresh_rollups
 from nlp.errors import BazkhordError
 
 WEIGHT_METHODS = ("driver", "mentions", "equal")
@@ -177,6 +178,10 @@ def _block(fs: Mapping[str, float], by_topic, min_n: int, labels, weights_method
 
 
 def _sum(items) -> dict:
+    items = items if isinstance(items, list) else list(items)
+    if len(items) == 1:  # most series cells: one row (0 + keeps the types and values of the loop below)
+        only = items[0]
+        return {k: 0 + only[k] for k in FEEDBACK_SUMS}
     acc = dict.fromkeys(FEEDBACK_SUMS, 0)
     for s in items:
         for k in FEEDBACK_SUMS:
@@ -197,10 +202,11 @@ def indicators(
     """Everything ``GET /v1/indicators`` returns: overall block, per-period series, per-group blocks."""
     check(period, calendar)
     labels = labels or {}
-    start, end = default_window(session, sl.start, sl.end, period, calendar)
-    sl = Slice(start, end, sl.filters)
-    fsums = feedback_sums(session, sl, group_by, period, calendar)
-    tsums = topic_sums(session, sl, group_by, None, calendar)
+    with fresh_rollups(session):
+        start, end = default_window(session, sl.start, sl.end, period, calendar)
+        sl = Slice(start, end, sl.filters)
+        fsums = feedback_sums(session, sl, group_by, period, calendar)
+        tsums = topic_sums(session, sl, group_by, None, calendar)
     # fsums keys: (Period,) or (Period, group)
     per_period: dict = defaultdict(list)
     per_group: dict = defaultdict(list)
@@ -214,8 +220,10 @@ def indicators(
     total = _sum(fsums.values())
     all_periods = periods_between(start, end, period, calendar) if start and end else sorted(per_period, key=lambda p: p.start)
 
+    heads = [(p, p.to_dict()) for p in all_periods]
+
     def series(lookup) -> list[dict]:
-        return [{**p.to_dict(), **kpis(_sum(lookup(p)), min_n)} for p in all_periods]
+        return [{**head, **kpis(_sum(lookup(p)), min_n)} for p, head in heads]
 
     result = {
         "from": start.isoformat() if start else None,
@@ -233,8 +241,9 @@ def indicators(
         tsums_by_group: dict = defaultdict(dict)
         for key, s in tsums.items():
             tsums_by_group[group_value(key[2])][key] = s
-        for g in sorted(per_group, key=lambda g: -_sum(per_group[g])["n"]):
-            block = _block(_sum(per_group[g]), _topic_totals(tsums_by_group.get(g, {})), min_n, labels, weights)
+        gsums = {g: _sum(rows) for g, rows in per_group.items()}
+        for g in sorted(per_group, key=lambda g: -gsums[g]["n"]):
+            block = _block(gsums[g], _topic_totals(tsums_by_group.get(g, {})), min_n, labels, weights)
             block["group"] = g
             block["series"] = series(lambda p, g=g: per_group_period.get((g, p), []))
             result["groups"].append(block)

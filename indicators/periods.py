@@ -125,6 +125,7 @@ def _jalali(d: date, period: str) -> Period:
     raise ValueError(period)
 
 
+@lru_cache(maxsize=65536)
 def date_of_key(key: int | date | str, calendar: str) -> date:
     """A date inside the bucket that a SQL group key names: yyyymmdd, yyyymm or yyyy integers, or a date."""
     if isinstance(key, date):

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone
 
 from scipy import stats as _st
-from sqlalchemy import select
+from sqlalchemy import func, literal_column, select
 from sqlalchemy.orm import Session
 
 from indicators import stats
@@ -140,14 +140,30 @@ def compute(
     }
 
 
+def _tracked(session: Session):
+    """``status IS NOT NULL``, marked rare for SQLite: its statistics cannot tell that most records have a
+    NULL status, so it would walk the day (or day+segment) index over every record of the window (seconds
+    on a million rows) instead of the status index over the tracked complaints alone."""
+    cond = Feedback.status.is_not(None)
+    if session.get_bind().dialect.name == "sqlite":
+        return func.likelihood(cond, literal_column("0.001"))  # SQLite wants a literal here, not a parameter
+    return cond
+
+
 def load_rows(
-    session: Session, start: date | None = None, end: date | None = None, **filters: str | Sequence[str] | None
+    session: Session,
+    start: date | None = None,
+    end: date | None = None,
+    *,
+    with_topics: bool = True,
+    **filters: str | Sequence[str] | None,
 ) -> list[ComplaintTimes]:
     """Tracked complaints filed on days [start, end] (store-local days), with their topics.
 
-    Filters are one value or a sequence of values (any of them) per column.
+    Filters are one value or a sequence of values (any of them) per column. ``with_topics=False`` leaves
+    ``topics`` empty (one query fewer, for callers that do not group by topic).
     """
-    conds = [Feedback.status.is_not(None)]
+    conds = [_tracked(session)]
     if start:
         conds.append(Feedback.day >= start)
     if end:
@@ -166,7 +182,7 @@ def load_rows(
         conds.append(Feedback.id.in_(select(TopicMention.feedback_id).where(TopicMention.topic == filters["topic"])))
     rows = session.execute(select(*cols).where(*conds)).all()
     topics: dict[int, set[str]] = defaultdict(set)
-    if rows:
+    if rows and with_topics:
         # one join with the same conditions (not thousands of IN-chunks): the year-long window stays fast
         for fid, topic, pol in session.execute(
             select(TopicMention.feedback_id, TopicMention.topic, TopicMention.polarity)
@@ -220,7 +236,7 @@ def process_indicators(
     if start and end and start > end:
         raise BazkhordError("indicators.bad_range", "start must not be after end.", {"start": str(start), "end": str(end)}, 422)
     now = now or datetime.now(timezone.utc).replace(tzinfo=None)
-    rows = load_rows(session, start, end, **(filters or {}))
+    rows = load_rows(session, start, end, with_topics=by == "topic", **(filters or {}))
     kw = {"now": now, "ack_sla_hours": ack_sla_hours, "sla_hours": sla_hours, "min_n": min_n}
     out: dict = {
         "range": {"start": start.isoformat() if start else None, "end": end.isoformat() if end else None},

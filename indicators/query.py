@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
+from functools import cache
 
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
@@ -65,8 +66,12 @@ def _flag(cond):
     return func.sum(case((cond, 1), else_=0))
 
 
+@cache
 def _feedback_source(grain: str | None):
-    """(table-like, {dim: column}, day column, {calendar: int day key or None}, [sum expressions], [conditions])."""
+    """(table-like, {dim: column}, day column, {calendar: int day key or None}, [sum expressions], [conditions]).
+
+    Cached per grain (read-only for callers): building the dozen SUM expressions cost more than running them.
+    """
     if grain is None:
         rated = Feedback.rating.is_not(None)
         r5 = rating5()
@@ -94,6 +99,7 @@ def _feedback_source(grain: str | None):
     return R, dims, R.day, {"jalali": R.jday, "gregorian": R.gday}, sums, [R.grain == grain]
 
 
+@cache
 def _topic_source(grain: str | None):
     if grain is None:
         sums = topic_mention_sums()
@@ -138,9 +144,13 @@ def _bucket(rows, n_keys: int, sums: tuple[str, ...], period: str | None, calend
         keys = list(r[:n_keys])
         if key_index is not None:
             keys[key_index] = period_of(date_of_key(keys[key_index], calendar), period, calendar)  # type: ignore[arg-type]
-        acc = out[tuple(keys)]
-        for i, s in enumerate(sums):
-            acc[s] += r[n_keys + i] or 0
+        key = tuple(keys)
+        acc = out.get(key)
+        if acc is None:  # the first row of a key (most keys have one): 0 + keeps the types of the sums below
+            out[key] = {s: 0 + (v or 0) for s, v in zip(sums, r[n_keys:], strict=True)}
+            continue
+        for s, v in zip(sums, r[n_keys:], strict=True):
+            acc[s] += v or 0
     return out
 
 
@@ -150,17 +160,41 @@ def feedback_sums(
     """Sums keyed by ``(Period?, group value?)`` (each part present when asked for)."""
     _check_group(group_by)
     ensure_fresh(session)
-    src, dims, day_col, int_keys, sums, conds = _feedback_source(sl.grain(group_by))
+    grain = sl.grain(group_by)
+    src, dims, day_col, int_keys, sums, conds = _feedback_source(grain)
     keys = []
     if period:
         keys.append(_period_key(day_col, int_keys[calendar], period))
     if group_by:
         keys.append(dims[group_by])
-    q = _where(select(*keys, *sums).select_from(src).where(*conds), sl, dims, day_col)
-    if keys:
-        q = q.group_by(*keys)
-    rows = session.execute(q).all()
+    months = _month_rows_for(sl, grain, period, calendar)
+    if months:
+        rows = _with_month_rows(session, src, keys, sums, conds, sl, dims, day_col, months)
+    else:
+        q = _where(select(*keys, *sums).select_from(src).where(*conds), sl, dims, day_col)
+        if keys:
+            q = q.group_by(*keys)
+        rows = session.execute(q).all()
     return _bucket(rows, len(keys), FEEDBACK_SUMS, period, calendar, 0 if period else None)
+
+
+def _with_month_rows(session: Session, src, keys: list, sums: list, conds: list, sl: Slice, dims: dict, day_col, months: list[Period]) -> list:
+    """The rows of ``sl`` from a rollup: whole Jalali months from its month rows, the days before and after
+    them from its daily rows (two index ranges: an OR of both would scan the whole window; none when the
+    window is whole months)."""
+    month_q = select(*keys, *sums).select_from(src).where(src.grain == "month", src.day.in_([m.start for m in months]))
+    month_q = _where(month_q, Slice(None, None, sl.filters), dims, day_col)
+    daily_q = select(*keys, *sums).select_from(src).where(*conds)
+    head = (sl.start, months[0].start - timedelta(days=1))
+    tail = (months[-1].end + timedelta(days=1), sl.end)
+    rows: list = []
+    for q, part in ((daily_q, head), (month_q, None), (daily_q, tail)):
+        if part is not None:
+            if part[0] > part[1]:
+                continue
+            q = _where(q, Slice(*part, sl.filters), dims, day_col)
+        rows += session.execute(q.group_by(*keys) if keys else q).all()
+    return rows
 
 
 def topic_sums(session: Session, sl: Slice, group_by: str | None = None, period: str | None = None, calendar: str = "jalali") -> dict[tuple, dict]:
@@ -175,18 +209,11 @@ def topic_sums(session: Session, sl: Slice, group_by: str | None = None, period:
         keys.append(_period_key(day_col, int_keys[calendar], period))
     if group_by:
         keys.append(dims[group_by])
-    months = _full_jalali_months(sl) if grain == "segment" and period is None else []
-    q = select(*keys, *sums).select_from(src).where(*conds)
+    months = _month_rows_for(sl, grain, period, calendar)
     if months:
-        # whole Jalali months from the month rows, the days around them from the daily rows
-        R = TopicRollup
-        inner = Slice(months[0].start, months[-1].end, sl.filters)
-        head_tail = _where(q, sl, dims, day_col).where((R.day < inner.start) | (R.day > inner.end))
-        month_q = select(*keys, *sums).select_from(R).where(R.grain == "month", R.day.in_([m.start for m in months]))
-        month_q = _where(month_q, Slice(None, None, sl.filters), dims, day_col)
-        rows = session.execute(head_tail.group_by(*keys)).all() + session.execute(month_q.group_by(*keys)).all()
+        rows = _with_month_rows(session, src, keys, sums, conds, sl, dims, day_col, months)
     else:
-        q = _where(q, sl, dims, day_col)
+        q = _where(select(*keys, *sums).select_from(src).where(*conds), sl, dims, day_col)
         if grain is None:
             q = q.join(Feedback, Feedback.id == TopicMention.feedback_id)
         rows = session.execute(q.group_by(*keys)).all()
@@ -207,6 +234,13 @@ def topic_sums(session: Session, sl: Slice, group_by: str | None = None, period:
                 acc["top2"] += f["neg_top2"]
                 acc["rating_sum"] += f["neg_rating_sum"]
     return out
+
+
+def _month_rows_for(sl: Slice, grain: str | None, period: str | None, calendar: str) -> list[Period]:
+    """The whole Jalali months that month rows can answer for this query: the rollup's month rows are per
+    segment, and serve periods that Jalali months nest in (or no period at all)."""
+    nests = period is None or (calendar == "jalali" and period in ("month", "quarter", "year"))
+    return _full_jalali_months(sl) if grain == "segment" and nests else []
 
 
 def _full_jalali_months(sl: Slice) -> list[Period]:

@@ -9,7 +9,13 @@ of every record. They are a cache of the raw tables, recomputed one whole day at
   is picked up without hooks;
 - ORM updates and deletes of feedback/topic mentions mark their days dirty (a flush hook), for
   changes the watermarks cannot see;
-- ``ensure_fresh`` runs before every indicator query and refreshes just those days.
+- ``ensure_fresh`` runs before every indicator query (once per answer inside ``fresh_rollups``) and
+  refreshes just those days.
+
+Beside the daily rows, both tables hold rows of grain ``month`` (Jalali month x segment), summed from
+the daily ``segment`` rows whenever a day of the month is refreshed: windows of whole Jalali months read
+a dozen rows per segment. Rollups written before the feedback month rows existed get them on first use.
+All workers of a database must run this version (an older one would not keep the month rows up to date).
 
 ``rebuild`` recomputes everything (CLI: ``bazkhord indicators rebuild``).
 """
@@ -17,7 +23,9 @@ of every record. They are a cache of the raw tables, recomputed one whole day at
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+import weakref
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, timezone
 
 from sqlalchemy import Float, and_, case, cast, delete, event, func, insert, select, text
@@ -134,31 +142,44 @@ def _with_keys(row: dict, grain: str) -> dict:
 
 
 _TOPIC_COLS = ("pos", "neu", "neg", "neg_rec_pos", "neg_rec_neu", "neg_rec_neg", "neg_rated", "neg_top2", "neg_rating_sum")
+_FEEDBACK_COLS = (
+    "n", "n_analyzed", "pos", "neu", "neg", "abstained", "complaints", "n_rated", "top2",
+    "rating_sum", "rating_sq_sum", "n_nps", "promoters", "detractors",
+)
 
 
 def refresh_months(session: Session, days: Iterable[date]) -> None:
-    """Recompute the topic rows of grain ``month`` (Jalali month x segment, dated by the month's first day)
-    from the daily ``segment`` rows: window totals read a dozen month rows instead of a year of days."""
+    """Recompute the rows of grain ``month`` (Jalali month x segment, dated by the month's first day) of both
+    rollups from their daily ``segment`` rows: window totals and monthly series read a dozen month rows per
+    segment instead of a year of days."""
     from indicators.periods import period_of
 
-    months = {period_of(d, "month", "jalali") for d in days}
+    months = sorted({period_of(d, "month", "jalali") for d in days}, key=lambda m: m.start)
     if not months:
         return
     conn = session.connection()
-    session.execute(delete(TopicRollup).where(TopicRollup.grain == "month", TopicRollup.day.in_(sorted(m.start for m in months))))
-    R = TopicRollup
-    for m in sorted(months, key=lambda m: m.start):
-        q = (
-            select(R.topic, R.segment, *[func.sum(getattr(R, c)).label(c) for c in _TOPIC_COLS])
-            .where(R.grain == "segment", R.day >= m.start, R.day <= m.end)
-            .group_by(R.topic, R.segment)
-        )
-        rows = [dict(r._mapping) for r in session.execute(q)]
-        for r in rows:
-            r.update(grain="month", day=m.start, gday=m.start.year * 10000 + m.start.month * 100 + m.start.day,
-                     jday=jalali_day(m.start), kind=None, channel=None)
-        if rows:
-            conn.execute(insert(R.__table__), rows)
+    starts = [m.start for m in months]
+    for R, cols, dims in ((TopicRollup, _TOPIC_COLS, (TopicRollup.topic,)), (FeedbackRollup, _FEEDBACK_COLS, ())):
+        session.execute(delete(R).where(R.grain == "month", R.day.in_(starts)))
+        for m in months:
+            q = (
+                select(*dims, R.segment, *[func.sum(getattr(R, c)).label(c) for c in cols])
+                .where(R.grain == "segment", R.day >= m.start, R.day <= m.end)
+                .group_by(*dims, R.segment)
+            )
+            rows = [dict(r._mapping) for r in session.execute(q)]
+            for r in rows:
+                r.update(grain="month", day=m.start, gday=m.start.year * 10000 + m.start.month * 100 + m.start.day,
+                         jday=jalali_day(m.start), kind=None, channel=None)
+            if rows:
+                conn.execute(insert(R.__table__), rows)
+
+
+def _month_rows_missing(session: Session) -> bool:
+    """True for rollups written before feedback month rows existed (daily rows, no month rows)."""
+    R = FeedbackRollup
+    has = lambda grain: session.scalar(select(R.id).where(R.grain == grain).limit(1)) is not None  # noqa: E731
+    return has("segment") and not has("month")
 
 
 def refresh_days(session: Session, days: Iterable[date]) -> int:
@@ -208,12 +229,51 @@ def _take_write_lock(session: Session) -> None:
         session.execute(delete(RollupDirtyDay).where(RollupDirtyDay.day.is_(None)))
 
 
+_LAYOUT_CHECKED: weakref.WeakSet = weakref.WeakSet()  # engines whose rollups were checked for month rows
+
+
+def _upgrade_layout(session: Session) -> None:
+    """Add the feedback month rows to rollups written before they existed (once per engine and process):
+    computed from the daily rows, seconds even on millions of records, no rescan of the raw tables."""
+    engine = session.get_bind()
+    if engine in _LAYOUT_CHECKED:
+        return
+    if _month_rows_missing(session):
+        with _LOCK:
+            session.commit()
+            _take_write_lock(session)
+            if _month_rows_missing(session):  # another process may have done it meanwhile
+                R = FeedbackRollup
+                refresh_months(session, session.scalars(select(R.day).where(R.grain == "segment").distinct()))
+            session.commit()
+    _LAYOUT_CHECKED.add(engine)
+
+
+_CHECKED = "bazkhord.rollups_checked"  # session.info key: depth of ``fresh_rollups`` blocks
+
+
+@contextmanager
+def fresh_rollups(session: Session) -> Iterator[None]:
+    """Bring the rollups up to date once for a whole computation: the ``ensure_fresh`` calls of the queries
+    inside the block return at once (an answer of a dozen queries paid the freshness check each time)."""
+    if not session.info.get(_CHECKED):
+        ensure_fresh(session)
+    session.info[_CHECKED] = session.info.get(_CHECKED, 0) + 1
+    try:
+        yield
+    finally:
+        session.info[_CHECKED] -= 1
+
+
 def ensure_fresh(session: Session) -> int:
     """Bring the rollups up to date with the raw tables; returns the number of days refreshed.
 
-    Cheap when nothing changed: two indexed MAX() lookups and two one-row reads, no writes.
-    Commits the session when it refreshes.
+    Cheap when nothing changed: two indexed MAX() lookups and two one-row reads, no writes; free inside
+    a ``fresh_rollups`` block. Commits the session when it refreshes.
     """
+    if session.info.get(_CHECKED):
+        return 0
+    _upgrade_layout(session)
     if _is_fresh(session)[0]:
         return 0
     with _LOCK:

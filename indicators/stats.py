@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 from scipy import stats as _st
 
 Z95 = 1.959963984540054
+_Z2 = Z95 * Z95
 
 
-@dataclass(frozen=True, slots=True)
-class Figure:
+class Figure(NamedTuple):
+    # a NamedTuple (immutable like the frozen dataclass it was, 5x cheaper to create): one request builds thousands
     value: float | None
     n: int
     ci_low: float | None
@@ -25,9 +26,14 @@ class Figure:
     insufficient_data: bool
 
     def to_dict(self) -> dict:
-        r = lambda v: None if v is None else round(float(v), 2)  # noqa: E731
-        return {"value": r(self.value), "n": self.n, "ci_low": r(self.ci_low), "ci_high": r(self.ci_high),
-                "insufficient_data": self.insufficient_data}
+        value, n, lo, hi, insufficient = self
+        return {
+            "value": None if value is None else round(float(value), 2),
+            "n": n,
+            "ci_low": None if lo is None else round(float(lo), 2),
+            "ci_high": None if hi is None else round(float(hi), 2),
+            "insufficient_data": insufficient,
+        }
 
     @classmethod
     def empty(cls, n: int = 0) -> Figure:
@@ -51,13 +57,20 @@ def wilson(successes: float, n: int, min_n: int = 30) -> Figure:
     if n <= 0:
         return Figure.empty()
     # clamp: counts read by separate queries while records arrive can disagree by a few (p slightly > 1)
-    p = min(1.0, max(0.0, successes / n))
-    z2 = Z95 * Z95
+    # (conditionals rather than min/max: the same values, and thousands of calls per request)
+    p = successes / n
+    p = p if p > 0.0 else 0.0
+    p = p if p < 1.0 else 1.0
+    z2 = _Z2
     denom = 1 + z2 / n
     center = (p + z2 / (2 * n)) / denom
     half = Z95 * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / denom
-    # min/max: the interval always holds the estimate (rounding at p = 0 or 1 could put it outside)
-    return _fig(100 * p, n, min(100 * p, 100 * max(0.0, center - half)), max(100 * p, 100 * min(1.0, center + half)), min_n)
+    # the interval always holds the estimate (rounding at p = 0 or 1 could put it outside)
+    v = 100 * p
+    lo, hi = center - half, center + half
+    lo = 100 * (lo if lo > 0.0 else 0.0)
+    hi = 100 * (hi if hi < 1.0 else 1.0)
+    return Figure(v, n, lo if lo < v else v, hi if hi > v else v, n < min_n)
 
 
 def net_score(plus: float, minus: float, n: int, min_n: int = 30) -> Figure:
@@ -70,8 +83,10 @@ def net_score(plus: float, minus: float, n: int, min_n: int = 30) -> Figure:
         return Figure.empty()
     p, d = plus / n, minus / n
     diff = p - d
-    se = math.sqrt(max(p + d - diff * diff, 0.0) / n)
-    return _fig(100 * diff, n, max(-100.0, 100 * (diff - Z95 * se)), min(100.0, 100 * (diff + Z95 * se)), min_n)
+    var = p + d - diff * diff
+    se = math.sqrt((0.0 if 0.0 > var else var) / n)
+    lo, hi = 100 * (diff - Z95 * se), 100 * (diff + Z95 * se)
+    return Figure(100 * diff, n, lo if lo > -100.0 else -100.0, hi if hi < 100.0 else 100.0, n < min_n)
 
 
 def mean(total: float, sq_total: float, n: int, min_n: int = 30) -> Figure:

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from indicators import stats
 from indicators.compute import _topic_totals, topic_figures
 from indicators.query import NONE_GROUP, Slice, data_range, feedback_sums, topic_sums
+from indicators.rollup import fresh_rollups
 from store.schema import Feedback, TopicMention
 
 _TOKEN = re.compile(r"[\u0621-\u064A\u067E\u0686\u0698\u06AF\u06A9\u06CC\u200c]+|[A-Za-z]+")
@@ -74,7 +75,7 @@ def _split(text: str, stop: frozenset[str]) -> list[str]:
 
 def class_tfidf(classes: Mapping[str, Sequence[str]], top: int = 8) -> dict[str, list[tuple[str, float]]]:
     """c-TF-IDF key phrases per class: {class: [(phrase, weight), ...]} best first (ties by phrase)."""
-    counts = {c: Counter(t for doc in docs for t in terms(doc)) for c, docs in classes.items()}
+    counts = {c: _term_counts(docs) for c, docs in classes.items()}
     total = Counter()
     for cnt in counts.values():
         total.update(cnt)
@@ -89,6 +90,15 @@ def class_tfidf(classes: Mapping[str, Sequence[str]], top: int = 8) -> dict[str,
         scored.sort(key=lambda x: (-round(x[1], 9), -x[0].count(" "), x[0]))
         out[c] = [(t, round(w, 5)) for t, w in _dedupe(scored, top)]
     return out
+
+
+def _term_counts(docs: Sequence[str]) -> Counter:
+    """Term frequencies over ``docs``; each distinct text is tokenized once (feedback repeats itself)."""
+    cnt: Counter = Counter()
+    for doc, k in Counter(docs).items():
+        for t in _terms(doc):
+            cnt[t] += k
+    return cnt
 
 
 def _dedupe(scored: list[tuple[str, float]], top: int) -> list[tuple[str, float]]:
@@ -109,11 +119,16 @@ def representatives(docs: Sequence[str], phrases: Sequence[tuple[str, float]], k
     """The ``k`` texts that carry most of the class's key-phrase weight (distinct, readable length)."""
     weights = dict(phrases)
     scored = []
+    # each distinct text once, at its first position: a repeat sorts right after it and would be skipped
+    # as its own near-duplicate (feedback repeats itself, so this is most of the sample)
+    first: dict[str, int] = {}
     for i, doc in enumerate(docs):
-        ts = set(terms(doc))
+        first.setdefault(doc, i)
+    for doc, i in first.items():
+        ts = set(_terms(doc))
         if not ts:
             continue
-        s = sum(weights.get(t, 0.0) for t in ts) / math.sqrt(len(ts))
+        s = sum(map(weights.get, ts, itertools.repeat(0.0))) / math.sqrt(len(ts))
         length_ok = 15 <= len(doc) <= 280
         scored.append((not length_ok, -s, i, doc))
     scored.sort()
@@ -151,7 +166,8 @@ def negative_texts(session: Session, sl: Slice, topic: str, limit: int) -> list[
     q = select(Feedback.text).join(TopicMention, TopicMention.feedback_id == Feedback.id)
     q = q.where(TopicMention.topic == topic, TopicMention.polarity == "neg")
     q = _filtered(q, sl, TopicMention).order_by(TopicMention.day.desc(), TopicMention.id.desc()).limit(limit)
-    return list(session.scalars(q))
+    # plain strings: through the connection, without the ORM's per-row processing
+    return list(session.connection().execute(q).scalars().all())  # .all(): one fetchall, not a fetchone a row
 
 
 def window(session: Session, sl: Slice, days: int) -> tuple[date, date]:
@@ -179,14 +195,15 @@ def top_themes(
 ) -> dict:
     """Topics ranked by complaint volume x negativity (negative mentions x negative share)."""
     labels = labels or {}
-    start, end = window(session, sl, 30)
-    cur = Slice(start, end, sl.filters)
-    pstart, pend = previous_window(start, end)
-    prev = Slice(pstart, pend, sl.filters)
-    fs = next(iter(feedback_sums(session, cur).values()), None)
-    fs_prev = next(iter(feedback_sums(session, prev).values()), None)
-    by_topic = _topic_totals(topic_sums(session, cur))
-    by_topic_prev = _topic_totals(topic_sums(session, prev))
+    with fresh_rollups(session):
+        start, end = window(session, sl, 30)
+        cur = Slice(start, end, sl.filters)
+        pstart, pend = previous_window(start, end)
+        prev = Slice(pstart, pend, sl.filters)
+        fs = next(iter(feedback_sums(session, cur).values()), None)
+        fs_prev = next(iter(feedback_sums(session, prev).values()), None)
+        by_topic = _topic_totals(topic_sums(session, cur))
+        by_topic_prev = _topic_totals(topic_sums(session, prev))
     if fs is None:
         return {"from": str(start), "to": str(end), "previous": {"from": str(pstart), "to": str(pend)}, "themes": []}
     figs = {f["topic"]: f for f in topic_figures(fs, by_topic, min_n, labels)}

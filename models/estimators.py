@@ -15,7 +15,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
-from models.features import TOKEN_PATTERN
+from models.features import TOKEN_PATTERN, hstack_dense_onehot
 from models.types import SENTIMENTS
 
 _TOKEN = re.compile(TOKEN_PATTERN)
@@ -51,8 +51,38 @@ def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
     return float(np.exp((lo + hi) / 2))
 
 
-def _linear_multiclass(X, y: np.ndarray, n_classes: int, C: float, sample_weight, max_iter: int) -> tuple:
-    """Multinomial logistic regression over the classes present; absent classes get -inf logits."""
+def nb_scale(X, y: np.ndarray, alpha: float = 1.0, power: float = 1.0) -> np.ndarray:
+    """NB-SVM feature weights: |log-count ratio| of each feature's presence between classes.
+
+    For more than two classes, the largest one-vs-rest ratio. A linear model fitted on ``X * s``
+    equals one on ``X`` with ``coef * s``, so the scaling is folded into ``coef_`` after fitting and
+    prediction stays one sparse product. Features that separate classes are penalised less.
+    """
+    Xb = X.copy()
+    Xb.data = np.ones_like(Xb.data)
+    present = np.unique(y)
+    onehot = (y[:, None] == present[None, :]).astype(np.float64)
+    counts = np.asarray(Xb.T @ onehot).T  # (n_present, n_features) documents containing the feature
+    n = onehot.sum(axis=0)[:, None]
+    total = counts.sum(axis=0)
+    r = np.zeros(X.shape[1])
+    for c in range(len(present) if len(present) > 2 else 1):
+        p = (counts[c] + alpha) / (n[c] + alpha)
+        q = (total - counts[c] + alpha) / (n.sum() - n[c] + alpha)
+        r = np.maximum(r, np.abs(np.log(p / q)))
+    return (r ** power).astype(np.float32)
+
+
+def _scaled(X, scale: np.ndarray | None):
+    return X if scale is None else X @ sp.diags(scale.astype(np.float32))
+
+
+def _linear_multiclass(X, y: np.ndarray, n_classes: int, C: float, sample_weight, max_iter: int,
+                       scale: np.ndarray | None = None) -> tuple:
+    """Multinomial logistic regression over the classes present; absent classes get -inf logits.
+
+    ``scale``: per-feature weights the model is fitted on (``X * scale``), folded back into the coefficients.
+    """
     present = np.unique(y)
     coef = np.zeros((n_classes, X.shape[1]), dtype=np.float32)
     intercept = np.full(n_classes, -np.inf)
@@ -60,7 +90,9 @@ def _linear_multiclass(X, y: np.ndarray, n_classes: int, C: float, sample_weight
         intercept[present[0]] = 0.0
         return coef, intercept
     lr = LogisticRegression(C=C, max_iter=max_iter, solver="lbfgs")
-    lr.fit(X, y, sample_weight=sample_weight)
+    lr.fit(_scaled(X, scale), y, sample_weight=sample_weight)
+    if scale is not None:
+        lr.coef_ = lr.coef_ * scale
     if len(present) == 2:  # sklearn keeps one weight vector for two classes
         coef[present[1]] = lr.coef_[0] / 2
         coef[present[0]] = -lr.coef_[0] / 2
@@ -78,28 +110,35 @@ class SentimentClassifier(ClassifierMixin, BaseEstimator):
     ``y`` holds labels from ``SENTIMENTS``; a class absent from training gets probability 0.
     """
 
-    def __init__(self, C: float = 4.0, calibration_folds: int = 3, max_iter: int = 2000, random_state: int = 0):
+    def __init__(self, C: float = 0.5, calibration_folds: int = 3, max_iter: int = 2000, random_state: int = 0,
+                 nb_scaling: bool = True):
         self.C = C
         self.calibration_folds = calibration_folds
         self.max_iter = max_iter
         self.random_state = random_state
+        self.nb_scaling = nb_scaling
 
     def fit(self, X, y: Sequence[str], sample_weight=None) -> SentimentClassifier:
         self.classes_ = np.array(SENTIMENTS)
         yi = np.array([SENTIMENTS.index(v) for v in y])
         sw = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
-        self.coef_, self.intercept_ = _linear_multiclass(X, yi, len(SENTIMENTS), self.C, sw, self.max_iter)
+        scale = self._scale(X, yi)
+        self.coef_, self.intercept_ = _linear_multiclass(X, yi, len(SENTIMENTS), self.C, sw, self.max_iter, scale)
         self.temperature_ = 1.0
         if self.calibration_folds >= 2 and len(np.unique(yi)) > 1:
             logits = np.zeros((len(yi), len(SENTIMENTS)))
             folds = StratifiedKFold(self.calibration_folds, shuffle=True, random_state=self.random_state)
             for tr, te in folds.split(np.zeros(len(yi)), yi):
+                # NB weights from the fold's own rows: held-out logits must not see their labels
                 c, b = _linear_multiclass(X[tr], yi[tr], len(SENTIMENTS), self.C,
-                                          None if sw is None else sw[tr], self.max_iter)
+                                          None if sw is None else sw[tr], self.max_iter, self._scale(X[tr], yi[tr]))
                 logits[te] = X[te] @ c.T + b
             finite = np.isfinite(logits).all(axis=0)
             self.temperature_ = fit_temperature(logits[:, finite], np.searchsorted(np.flatnonzero(finite), yi))
         return self
+
+    def _scale(self, X, yi: np.ndarray) -> np.ndarray | None:
+        return nb_scale(X, yi) if self.nb_scaling and len(np.unique(yi)) > 1 else None
 
     def decision_function(self, X) -> np.ndarray:
         return np.asarray(X @ self.coef_.T) + self.intercept_
@@ -126,6 +165,8 @@ class TopicClassifier(BaseEstimator):
         min_threshold: float = 0.2,
         max_iter: int = 2000,
         random_state: int = 0,
+        nb_scaling: bool = True,
+        C_grid: tuple[float, ...] | None = None,
     ):
         self.C = C
         self.folds = folds
@@ -133,14 +174,23 @@ class TopicClassifier(BaseEstimator):
         self.min_threshold = min_threshold
         self.max_iter = max_iter
         self.random_state = random_state
+        self.nb_scaling = nb_scaling
+        self.C_grid = C_grid
 
-    def _fit_one(self, X, y: np.ndarray) -> tuple[np.ndarray, float]:
+    def _fit_one(self, X, y: np.ndarray, C: float, prior: np.ndarray | None) -> tuple[np.ndarray, float]:
+        # per-feature scaling (NB ratios, seed priors) is fitted on X * s and folded into the weights
+        scale = prior
+        if self.nb_scaling:
+            nb = nb_scale(X, y)
+            scale = nb if scale is None else nb * scale
         # liblinear (dual) is fast when texts are far fewer than features, as with topic labels
-        lr = LogisticRegression(C=self.C, class_weight=self.class_weight, max_iter=self.max_iter, solver="liblinear")
-        lr.fit(X, y)
-        return lr.coef_[0].astype(np.float32), float(lr.intercept_[0])
+        lr = LogisticRegression(C=C, class_weight=self.class_weight, max_iter=self.max_iter, solver="liblinear")
+        lr.fit(_scaled(X, scale), y)
+        coef = lr.coef_[0] if scale is None else lr.coef_[0] * scale
+        return coef.astype(np.float32), float(lr.intercept_[0])
 
-    def fit(self, X, Y) -> TopicClassifier:
+    def fit(self, X, Y, feature_scale: np.ndarray | None = None) -> TopicClassifier:
+        """``feature_scale``: optional (n_topics, n_features) prior weights per topic (e.g. seed n-grams > 1)."""
         Y = np.asarray(Y, dtype=np.int8)
         n, k = Y.shape
         self.n_topics_ = k
@@ -149,31 +199,46 @@ class TopicClassifier(BaseEstimator):
         self.platt_ = np.tile([1.0, 0.0], (k, 1))  # calibrated p = sigmoid(a * z + b)
         self.thresholds_ = np.full(k, 0.5)
         self.seen_ = np.zeros(k, dtype=bool)
+        self.C_ = np.full(k, float(self.C))
         for t in range(k):
             y = Y[:, t]
+            prior = None if feature_scale is None else np.asarray(feature_scale[t], dtype=np.float32)
             pos = int(y.sum())
             if pos == 0 or pos == n:
                 continue
             self.seen_[t] = True
-            self.coef_[t], self.intercept_[t] = self._fit_one(X, y)
             n_folds = min(self.folds, pos, n - pos)
             if n_folds < 2:
+                self.coef_[t], self.intercept_[t] = self._fit_one(X, y, self.C, prior)
                 continue
-            z = np.zeros(n)
-            for tr, te in StratifiedKFold(n_folds, shuffle=True, random_state=self.random_state).split(X, y):
-                c, b = self._fit_one(X[tr], y[tr])
-                z[te] = X[te] @ c + b
-            platt = LogisticRegression(C=1e4).fit(z.reshape(-1, 1), y)
+            splits = list(StratifiedKFold(n_folds, shuffle=True, random_state=self.random_state).split(X, y))
+            best = None
+            for C in self.C_grid or (self.C,):
+                z = np.zeros(n)
+                for tr, te in splits:
+                    c, b = self._fit_one(X[tr], y[tr], C, prior)
+                    z[te] = X[te] @ c + b
+                # the C whose out-of-fold scores give the best F1 at their best threshold
+                platt = LogisticRegression(C=1e4).fit(z.reshape(-1, 1), y)
+                p = sigmoid(platt.coef_[0, 0] * z + platt.intercept_[0])
+                th = self._best_threshold(p, y)
+                f1 = self._f1(p >= th, y)
+                if best is None or f1 > best[0] + 1e-9:
+                    best = (f1, C, platt, th)
+            _, self.C_[t], platt, self.thresholds_[t] = best
             self.platt_[t] = [platt.coef_[0, 0], platt.intercept_[0]]
-            self.thresholds_[t] = self._best_threshold(sigmoid(platt.coef_[0, 0] * z + platt.intercept_[0]), y)
+            self.coef_[t], self.intercept_[t] = self._fit_one(X, y, self.C_[t], prior)
         return self
+
+    @staticmethod
+    def _f1(pred: np.ndarray, y: np.ndarray) -> float:
+        tp = float((pred & (y == 1)).sum())
+        return 2 * tp / max(pred.sum() + y.sum(), 1)
 
     def _best_threshold(self, p: np.ndarray, y: np.ndarray) -> float:
         best, best_f1 = 0.5, -1.0
         for th in np.arange(self.min_threshold, 0.81, 0.025):
-            pred = p >= th
-            tp = float((pred & (y == 1)).sum())
-            f1 = 2 * tp / max(pred.sum() + y.sum(), 1)
+            f1 = self._f1(p >= th, y)
             if f1 > best_f1 + 1e-9:
                 best, best_f1 = float(th), f1
         return best
@@ -198,10 +263,11 @@ def context_window(text: str, cues: frozenset[str], width: int = 4) -> str:
     hits += [i for i in range(len(tokens) - 1) if f"{tokens[i]} {tokens[i + 1]}" in cues]
     if not hits:
         return text
-    keep = np.zeros(len(tokens), dtype=bool)
+    keep = [False] * len(tokens)  # a list, not numpy: iterating numpy bools costs more than the rest
     for i in hits:
-        keep[max(0, i - width): i + width + 2] = True
-    return " ".join(t for t, k in zip(tokens, keep, strict=True) if k)
+        for j in range(max(0, i - width), min(len(tokens), i + width + 2)):
+            keep[j] = True
+    return " ".join([t for t, k in zip(tokens, keep, strict=True) if k])
 
 
 class TopicPolarityClassifier(BaseEstimator):
@@ -238,12 +304,10 @@ class TopicPolarityClassifier(BaseEstimator):
     def features(self, vectorizer, texts: Sequence[str], topics: Sequence[int], doc_proba: np.ndarray):
         cue_sets = self._cue_sets()
         windows = [context_window(t, cue_sets[k], self.width) for t, k in zip(texts, topics, strict=True)]
-        onehot = sp.csr_matrix(
-            (np.ones(len(topics), dtype=np.float32), (np.arange(len(topics)), np.asarray(topics, dtype=int))),
-            shape=(len(topics), len(cue_sets)),
-        )
-        dense = sp.csr_matrix(np.asarray(doc_proba, dtype=np.float32) * self.doc_weight)
-        return sp.hstack([vectorizer.transform_words(windows), dense, onehot], format="csr")
+        # [window words | doc sentiment * doc_weight | one-hot topic], as one CSR (sp.hstack of the three
+        # blocks, without its per-block conversions: most of a one-text analysis otherwise)
+        dense = np.asarray(doc_proba, dtype=np.float32) * self.doc_weight
+        return hstack_dense_onehot(vectorizer.transform_words(windows), dense, topics, len(cue_sets))
 
     def fit(self, F, y: Sequence[str]) -> TopicPolarityClassifier:
         yi = np.array([SENTIMENTS.index(v) for v in y])

@@ -9,7 +9,7 @@ import numpy as np
 
 from models.artifacts import CARD_FILE, load_skops, save_skops, write_meta
 from models.estimators import SentimentClassifier, TopicClassifier, TopicPolarityClassifier
-from models.features import TextVectorizer, top_word_evidence
+from models.features import TextVectorizer, top_word_evidence_batch
 from models.taxonomy import Taxonomy
 from models.types import SENTIMENTS, SentimentResult, TopicResult
 from nlp import stopwords
@@ -43,38 +43,52 @@ class SklearnPredictor:
         self.card: dict = dict(meta)
 
     # -- prediction --------------------------------------------------------------------------
+    def _prepare(self) -> None:
+        """Lay each linear model's weights out so that ``X @ coef_.T`` reads them in place.
+
+        scipy's sparse × dense product wants a C-contiguous right operand and copies (``ravel``) a
+        transposed C-ordered ``coef_`` on every call: ~0.4 MB per class, several ms per request.
+        A Fortran-ordered ``coef_`` has a C-contiguous transpose; the values are unchanged.
+        """
+        for est in (self.sentiment, self.topics, self.polarity):
+            coef = getattr(est, "coef_", None)
+            if isinstance(coef, np.ndarray) and coef.ndim == 2 and not coef.T.flags.c_contiguous:
+                est.coef_ = np.asfortranarray(coef)
+        if hasattr(self.vectorizer, "warm"):  # its lookup tables are built now, not in the first request
+            self.vectorizer.warm()
+        self._prepared = True
+
     def sentiment_proba(self, texts: Sequence[str]) -> np.ndarray:
+        if not getattr(self, "_prepared", False):
+            self._prepare()
         return self.sentiment.predict_proba(self.vectorizer.transform(texts))
 
     def predict(self, docs: Sequence[CleanText]) -> list[tuple[SentimentResult, list[TopicResult], bool]]:
         texts = [d.text for d in docs]
         if not texts:
             return []
+        if not getattr(self, "_prepared", False):
+            self._prepare()
         X = self.vectorizer.transform(texts)
         sent = self.sentiment.predict_proba(X)
-        labels = [SENTIMENTS[i] for i in sent.argmax(axis=1)]
+        labels = [SENTIMENTS[i] for i in sent.argmax(axis=1).tolist()]
         topic_lists: list[list[TopicResult]] = [[] for _ in texts]
         if self.topics is not None:
             proba = self.topics.predict_proba(X)
             hits = np.argwhere((proba >= self.topics.thresholds_) & self.topics.seen_)
             pols = self._polarities(texts, hits, sent, labels)
             ids = self.taxonomy.ids
-            skip = stopwords()
-            for (i, t), pol in zip(hits, pols, strict=True):
-                topic_lists[i].append(
-                    TopicResult(
-                        topic=ids[t],
-                        label_fa=self.taxonomy.label_fa(ids[t]),
-                        score=float(proba[i, t]),
-                        sentiment=pol,
-                        evidence=top_word_evidence(self.vectorizer, (X.indices[X.indptr[i]:X.indptr[i + 1]], X.data[X.indptr[i]:X.indptr[i + 1]]), self.topics.coef_[t], skip=skip),
-                    )
-                )
+            label_fa = [self.taxonomy.label_fa(t) for t in ids]
+            evidence = top_word_evidence_batch(self.vectorizer, X, hits, self.topics.coef_, skip=stopwords())
+            for (i, t), pol, ev in zip(hits.tolist(), pols, evidence, strict=True):
+                topic_lists[i].append(TopicResult(topic=ids[t], label_fa=label_fa[t], score=float(proba[i, t]),
+                                                  sentiment=pol, evidence=ev))
         out = []
-        for i in range(len(texts)):
-            tl = sorted(topic_lists[i], key=lambda r: -r.score)
-            scores = {s: float(sent[i, j]) for j, s in enumerate(SENTIMENTS)}
-            out.append((SentimentResult(label=labels[i], scores=scores), tl, not tl))
+        for i, row in enumerate(sent.tolist()):
+            tl = topic_lists[i]
+            if len(tl) > 1:
+                tl.sort(key=lambda r: -r.score)
+            out.append((SentimentResult(label=labels[i], scores=dict(zip(SENTIMENTS, row, strict=True))), tl, not tl))
         return out
 
     def _polarities(self, texts: list[str], hits: np.ndarray, sent: np.ndarray, labels: list[str]) -> list[str]:
@@ -84,7 +98,7 @@ class SklearnPredictor:
             return [labels[i] for i, _ in hits]
         F = self.polarity.features(self.vectorizer, [texts[i] for i, _ in hits], [int(t) for _, t in hits],
                                    sent[hits[:, 0]])
-        return list(self.polarity.predict(F))
+        return self.polarity.predict(F).tolist()
 
     # -- persistence -------------------------------------------------------------------------
     def save(self, out_dir: str | Path) -> Path:
@@ -112,4 +126,5 @@ class SklearnPredictor:
                    Taxonomy.from_dict(meta["taxonomy"]), meta)
         card = directory / CARD_FILE
         pred.card = {**meta, "model_card": card.read_text(encoding="utf-8") if card.is_file() else ""}
+        pred._prepare()
         return pred

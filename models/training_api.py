@@ -26,6 +26,8 @@ from nlp.errors import BazkhordError
 COLDSTART_BELOW = 200
 # Weak "no topic" examples kept per weak positive (unmatched texts are the large majority).
 WEAK_NEGATIVE_RATIO = 1.0
+# Prior weight of a taxonomy's seed n-grams in the topic models (None: seeds only label weak examples).
+SEED_PRIOR: float | None = None
 
 
 def _libraries() -> dict[str, str]:
@@ -82,6 +84,28 @@ def topic_cues(vectorizer: TextVectorizer, topics: TopicClassifier, taxonomy: Ta
     return cues
 
 
+def seed_scale(vectorizer: TextVectorizer, taxonomy: Taxonomy, normalize, factor: float) -> np.ndarray | None:
+    """(n_topics, n_features) prior weights: ``factor`` on each topic's seed n-grams, 1 elsewhere.
+
+    A topic model fitted on features scaled this way penalises seed weights less (L2 on w / factor),
+    so a seed seen in few annotated texts still counts; the scaling is folded into the weights.
+    """
+    import re
+
+    tok = re.compile(TOKEN_PATTERN)
+    index = {str(t): j for j, t in enumerate(vectorizer.word_names())}
+    n_features = vectorizer.n_word_features_ + len(vectorizer.char_terms_)
+    scale = np.ones((len(taxonomy.topics), n_features), dtype=np.float32)
+    found = False
+    for t, topic in enumerate(taxonomy.topics):
+        for s in topic.seeds:
+            j = index.get(" ".join(tok.findall(normalize(s))).lower())
+            if j is not None:
+                scale[t, j] = factor
+                found = True
+    return scale if found else None
+
+
 def fit_topics(
     vectorizer: TextVectorizer,
     sentiment: SentimentClassifier,
@@ -92,6 +116,7 @@ def fit_topics(
     seed: int = 0,
     topic_C: float = 8.0,
     normalize=None,
+    seed_prior: float | None = SEED_PRIOR,
 ) -> tuple[TopicClassifier | None, TopicPolarityClassifier | None, int]:
     """Topic and topic-polarity models from annotated (clean) texts, plus seed-labelled ``weak_texts``.
 
@@ -120,7 +145,9 @@ def fit_topics(
         weak_count = len(keep)
         X_parts.append(vectorizer.transform([weak_texts[j] for j in keep]))
         Y_list.append(Yw[keep])
-    topics = TopicClassifier(C=topic_C, random_state=seed).fit(sp.vstack(X_parts, format="csr"), np.vstack(Y_list))
+    prior = seed_scale(vectorizer, taxonomy, normalize, seed_prior) if seed_prior else None
+    topics = TopicClassifier(C=topic_C, random_state=seed).fit(sp.vstack(X_parts, format="csr"), np.vstack(Y_list),
+                                                              feature_scale=prior)
     pairs = [(i, t, labels[tid]) for i, labels in enumerate(topic_labels) for t, tid in enumerate(taxonomy.ids)
              if labels.get(tid) in SENTIMENTS]
     polarity = TopicPolarityClassifier()
@@ -142,7 +169,7 @@ def train(
     progress: bool = True,
     sources: dict[str, int] | None = None,
     weak_labels: bool | None = None,
-    sentiment_C: float = 4.0,
+    sentiment_C: float = 0.5,
     topic_C: float = 8.0,
 ) -> SklearnPredictor:
     """Fit vectorizer, sentiment, topic and topic-polarity models; return an unsaved predictor.
@@ -210,7 +237,9 @@ def train(
             "counts": counts,
             "seed": seed,
             "cold_start": bool(use_weak),
-            "params": {"sentiment_C": sentiment_C, "topic_C": topic_C},
+            "params": {"sentiment_C": sentiment_C, "sentiment_nb_scaling": sentiment.nb_scaling, "topic_C": topic_C,
+                       "topic_nb_scaling": topics.nb_scaling if topics is not None else None,
+                       "topic_seed_prior": SEED_PRIOR if taxonomy.topics and labeler.has_seeds() else None},
         },
         "metrics": {},
         "libraries": _libraries(),

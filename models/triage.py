@@ -446,11 +446,23 @@ class Triage:
         return self.combine(self.baseline(kind, analysis), reasons)
 
     def triage_batch(
-        self, texts: Sequence[str], analyses: Sequence[Any] | None = None, kinds: Sequence[str | None] | None = None
+        self,
+        texts: Sequence[str],
+        analyses: Sequence[Any] | None = None,
+        kinds: Sequence[str | None] | None = None,
+        prior_contacts: Sequence[int] | None = None,
+        recurrence: Sequence[str | None] | None = None,
     ) -> list[TriageResult]:
-        analyses = analyses if analyses is not None else [None] * len(texts)
-        kinds = kinds if kinds is not None else ["complaint"] * len(texts)
-        return [self.triage(t, a, k) for t, a, k in zip(texts, analyses, kinds, strict=True)]
+        """``triage`` for many records (the per-record arguments as parallel sequences)."""
+        n = len(texts)
+        analyses = analyses if analyses is not None else [None] * n
+        kinds = kinds if kinds is not None else ["complaint"] * n
+        prior_contacts = prior_contacts if prior_contacts is not None else [0] * n
+        recurrence = recurrence if recurrence is not None else [None] * n
+        return [
+            self.triage(t, a, k, prior_contacts=p, recurrence=r)
+            for t, a, k, p, r in zip(texts, analyses, kinds, prior_contacts, recurrence, strict=True)
+        ]
 
 
 @lru_cache(maxsize=1)

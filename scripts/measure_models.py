@@ -193,7 +193,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", nargs="*", default=["sentiment", "topics", "parsinlu", "coldstart"])
     ap.add_argument("--extra", nargs="*", default=[], help="more sentiment sets, e.g. taaghche/reviews.jsonl")
-    ap.add_argument("--sentiment-C", type=float, default=4.0)
+    ap.add_argument("--sentiment-C", type=float, default=0.5)
     ap.add_argument("--topic-C", type=float, default=8.0)
     ap.add_argument("--weak", type=int, default=0, help="topics: add N seed-labelled snappfood/train texts")
     ap.add_argument("--json", type=Path, default=None)

@@ -10,16 +10,19 @@ defaults); the store never imports the api.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import bindparam, case, func, insert, select, update
 from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from models.triage import Triage, get_triage, rank
 from nlp.errors import BazkhordError
-from store.lifecycle import INITIAL, INTAKE_ACTOR, allowed_transitions, start_tracking
-from store.recurrence import RecurrencePolicy, apply_recurrence, load_window
+from store.lifecycle import INITIAL, INTAKE_ACTOR, allowed_transitions, utcnow
+from store.recurrence import RecurrencePolicy, classify_intake, item_of, load_window_records, replay_lifts
 from store.schema import COMPLAINT_STATUSES, PRIORITIES, RECURRENCE, Feedback, StatusEvent, TopicMention
 
 _PRIORITY_ORDER = case({p: i for i, p in enumerate(PRIORITIES)}, value=Feedback.priority, else_=len(PRIORITIES))
@@ -71,6 +74,27 @@ def prior_contact_counts(
     return out
 
 
+@dataclass(slots=True)
+class _Handling:
+    """The triage and lifecycle fields of one record as intake computes them (written back in bulk)."""
+
+    id: int
+    kind: str | None
+    created_at: datetime
+    received_at: datetime | None
+    priority: str | None
+    priority_reasons: list | None
+    status: str | None
+    status_at: datetime | None
+    reopen_count: int | None
+    recurrence: str | None
+    related_ids: list | None
+
+
+_HANDLING = ("priority", "priority_reasons", "status", "status_at", "reopen_count", "recurrence", "related_ids")
+_BY_ID_CHUNK = 1000  # ids per IN (...): far below every backend's bound-parameter limit
+
+
 def apply_complaint_intake(session: Session, records: Sequence[Feedback], settings: Any = None) -> list[Feedback]:
     """Triage, classify recurrence and start the lifecycle for the complaint-like ``records``.
 
@@ -78,51 +102,125 @@ def apply_complaint_intake(session: Session, records: Sequence[Feedback], settin
     comments the model reads as negative get a priority, reasons and recurrence; complaints (and the
     others from the rules' ``track_from`` priority up) also enter the lifecycle as ``received``.
     Returns the triaged records. The caller commits.
+
+    Set-based: one query for the stored window (plus one for its topics), one for the earlier records
+    a pattern lifts, then UPDATE executemany (one per column set) and one INSERT executemany for the
+    events; the session's objects of these records are kept in step without a flush.
     """
     triage = triage_for(settings)
     # Not yet triaged (complaints arrive with status "received" already set by the insert path).
     picked = [fb for fb in records if fb.priority is None and triage.applies_to(fb.kind, fb.analysis)]
     if not picked:
         return []
+    policy = recurrence_policy(settings)
     contact = triage.rules.repeat_contact
+    new_ids = {fb.id for fb in picked}
+    days = max(policy.window_days, contact.window_days if contact is not None else 0)
+    first, last = min(fb.created_at for fb in picked), max(fb.created_at for fb in picked)
+    # one window serves both lookbacks: records before a lookback's start never count for it
+    window = load_window_records(session, first - timedelta(days=days), last, exclude=new_ids,
+                                 with_meta=contact is not None)
     priors: dict[int, int] = {}
     if contact is not None:
-        start = min(fb.created_at for fb in picked) - timedelta(days=contact.window_days)
-        end = max(fb.created_at for fb in picked)
-        window = load_window(session, start, end, exclude={fb.id for fb in picked})
         priors = prior_contact_counts(picked, window, contact.meta_keys, contact.window_days)
-    recurrence = apply_recurrence(session, picked, recurrence_policy(settings))
-    for fb in picked:
-        res = triage.triage(
-            fb.text or "", fb.analysis, fb.kind, prior_contacts=priors.get(fb.id, 0), recurrence=recurrence[fb.id].recurrence
-        )
-        fb.priority = res.priority
-        fb.priority_reasons = [r.to_dict() for r in res.reasons]
-        track(session, fb, triage)
+    results, lifts = classify_intake([item_of(fb) for fb in picked], [r.item() for r in window], policy)
+    verdicts = triage.triage_batch(
+        [fb.text or "" for fb in picked], [fb.analysis for fb in picked], [fb.kind for fb in picked],
+        prior_contacts=[priors.get(fb.id, 0) for fb in picked],
+        recurrence=[results[fb.id].recurrence for fb in picked],
+    )
+    rows: list[_Handling] = []
+    triage_only: list[_Handling] = []
+    events: list[dict[str, Any]] = []
+    for fb, verdict in zip(picked, verdicts, strict=True):
+        res = results[fb.id]
+        recurrence, related = replay_lifts(res.recurrence, res.related_ids, lifts.get(fb.id, ()), policy.max_related)
+        row = _Handling(fb.id, fb.kind, fb.created_at, fb.received_at, verdict.priority,
+                        [r.to_dict() for r in verdict.reasons], fb.status, fb.status_at, fb.reopen_count,
+                        recurrence, related)
+        rows.append(row)
+        event = first_event(row, triage)
+        if event is not None:
+            events.append(event)
     # Earlier records whose pattern grew get the matching reason (and may now need handling).
-    lifted = {rid for r in recurrence.values() for rid in r.related_ids} - {fb.id for fb in picked}
-    for other in session.scalars(select(Feedback).where(Feedback.id.in_(lifted))) if lifted else ():
-        add_recurrence_reason(other, triage)
-        track(session, other, triage, fresh=False)
-    session.flush()
+    lifted = sorted({rid for r in results.values() for rid in r.related_ids} - new_ids)
+    cols = (Feedback.id, Feedback.kind, Feedback.created_at, Feedback.received_at,
+            *(getattr(Feedback, name) for name in _HANDLING))
+    for i in range(0, len(lifted), _BY_ID_CHUNK):
+        found = session.execute(select(*cols).where(Feedback.id.in_(lifted[i : i + _BY_ID_CHUNK])).order_by(Feedback.id))
+        for r in found:
+            row = _Handling(*r)
+            row.recurrence, row.related_ids = replay_lifts(row.recurrence, row.related_ids, lifts[row.id],
+                                                           policy.max_related)
+            add_recurrence_reason(row, triage)
+            event = first_event(row, triage, fresh=False)
+            if event is not None:
+                events.append(event)
+                rows.append(row)
+            else:  # its lifecycle columns are not ours to write (a handler may be changing them)
+                triage_only.append(row)
+    _write_back(session, rows, triage_only, events, {fb.id: fb for fb in picked})
     return picked
 
 
-def track(session: Session, fb: Feedback, triage: Triage, fresh: bool = True) -> None:
-    """Write the first lifecycle event of a record that enters complaint handling.
+_TRIAGE = ("priority", "priority_reasons", "recurrence", "related_ids")
+
+
+def _update_by_id(columns: Sequence[str]) -> Any:
+    table = Feedback.__table__
+    return (
+        update(table)
+        .where(table.c.id == bindparam("b_id"))
+        .values({name: bindparam(f"b_{name}", type_=table.c[name].type) for name in columns})
+    )
+
+
+_UPDATE_HANDLING = _update_by_id(_HANDLING)
+_UPDATE_TRIAGE = _update_by_id(_TRIAGE)
+
+
+def _write_back(session: Session, rows: Sequence[_Handling], triage_only: Sequence[_Handling],
+                events: list[dict[str, Any]], objects: dict[int, Feedback]) -> None:
+    """UPDATE executemany for the records (triage + lifecycle columns of ``rows``, triage columns of
+    ``triage_only``), one INSERT executemany for the first events; the session's objects of those
+    records get the same values as committed state (nothing left to flush)."""
+    for stmt, group, columns in ((_UPDATE_HANDLING, rows, _HANDLING), (_UPDATE_TRIAGE, triage_only, _TRIAGE)):
+        if group:
+            session.execute(stmt, [{"b_id": r.id, **{f"b_{n}": getattr(r, n) for n in columns}} for r in group])
+        for r in group:
+            obj = objects.get(r.id) or session.identity_map.get(identity_key(Feedback, r.id))
+            if obj is not None:
+                for name in columns:
+                    set_committed_value(obj, name, getattr(r, name))
+    if events:
+        session.execute(insert(StatusEvent), events)
+
+
+def first_event(fb: Any, triage: Triage, fresh: bool = True) -> dict[str, Any] | None:
+    """The first lifecycle event (column values) of a record that enters complaint handling, or None.
 
     ``fresh``: the record was just inserted (no events yet); an earlier record that already has a
-    status is already in handling.
+    status is already in handling. Sets the record's status like ``start_tracking`` does.
     """
     if not fresh and fb.status is not None:
-        return
+        return None
     if fb.status is None and not triage.tracks(fb.kind, fb.priority):
-        return
-    if fb.status in (None, INITIAL):
-        session.add(start_tracking(fb))  # the clock starts when the customer filed it
-    else:  # a status sent by the client (e.g. an import of handled complaints) is its first event
-        session.add(StatusEvent(feedback_id=fb.id, from_status=None, to_status=fb.status, actor=INTAKE_ACTOR,
-                                at=fb.status_at or fb.received_at))
+        return None
+    if fb.status in (None, INITIAL):  # the clock starts when the customer filed it (start_tracking)
+        at = fb.created_at or fb.received_at or utcnow()
+        fb.status, fb.status_at, fb.reopen_count = INITIAL, at, fb.reopen_count or 0
+        return {"feedback_id": fb.id, "from_status": None, "to_status": INITIAL, "actor": INTAKE_ACTOR, "note": None,
+                "at": at}
+    # a status sent by the client (e.g. an import of handled complaints) is its first event
+    return {"feedback_id": fb.id, "from_status": None, "to_status": fb.status, "actor": INTAKE_ACTOR, "note": None,
+            "at": fb.status_at or fb.received_at}
+
+
+def track(session: Session, fb: Feedback, triage: Triage, fresh: bool = True) -> None:
+    """Add the first lifecycle event of a record that enters complaint handling (see ``first_event``)."""
+    event = first_event(fb, triage, fresh)
+    if event is not None:
+        session.add(StatusEvent(**event))
 
 
 def add_recurrence_reason(fb: Feedback, triage: Triage) -> None:

@@ -14,7 +14,8 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Select, exists, insert, select
@@ -22,7 +23,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from models.types import Analysis
 from nlp.errors import BazkhordError
-from store.calendar import day_keys
+from store.calendar import jalali_day, local_day
 from store.complaints import apply_complaint_intake
 from store.schema import Feedback, TopicMention
 
@@ -35,6 +36,16 @@ PAYLOAD_FIELDS = (
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+# jdatetime's conversion costs ~0.2 ms (it asks the locale every time): once per distinct local date
+_jalali_day = lru_cache(maxsize=4096)(jalali_day)
+
+
+def _day_keys(created: datetime, tz: str) -> tuple[date, int]:
+    """``store.calendar.day_keys``, memoized on the local date."""
+    d = local_day(created, tz)
+    return d, _jalali_day(d)
 
 
 def payload_hash(item: dict[str, Any]) -> str:
@@ -54,7 +65,7 @@ def feedback_values(item: dict[str, Any], analysis: Analysis, api_key_id: int | 
     now = now or utcnow()
     tz = _setting(settings, "timezone", "UTC")
     created = item.get("created_at") or now
-    day, jday = day_keys(created, tz)
+    day, jday = _day_keys(created, tz)
     kind = item.get("kind") or "comment"
     status = item.get("status") or ("received" if kind == "complaint" else None)
     values = {
@@ -110,6 +121,34 @@ def build_feedback(item: dict[str, Any], analysis: Analysis, api_key_id: int | N
 
 
 INSERT_CHUNK = 1000
+LOOKUP_CHUNK = 10_000
+
+
+def _insert(model: type) -> Any:
+    # render_nulls: None is sent as NULL instead of leaving the column out, so every row has the same
+    # columns and a chunk is one executemany (rows differing in which fields are None were grouped
+    # into runs of a few rows each). No column written here has a default a None would have taken.
+    return insert(model).execution_options(render_nulls=True)
+
+
+def _insert_records(session: Session, rows: list[dict[str, Any]]) -> list[int]:
+    """INSERT the feedback rows; their ids in input order."""
+    if session.get_bind().dialect.name == "sqlite":
+        # SQLite cannot return ids in parameter order from a batched INSERT, so SQLAlchemy would send
+        # one statement per row (O(n^2) result splicing: seconds per 1,000 rows). Insert the first row
+        # for its id: the write lock is now held, so the others take the next ids explicitly, exactly
+        # as SQLite numbers rows (max(rowid) + 1), in one executemany.
+        first = session.execute(_insert(Feedback).returning(Feedback.id), rows[:1]).scalar_one()
+        rest = [{**values, "id": first + k} for k, values in enumerate(rows[1:], start=1)]
+        for i in range(0, len(rest), INSERT_CHUNK):
+            session.execute(_insert(Feedback), rest[i : i + INSERT_CHUNK])
+        return list(range(first, first + len(rows)))
+    ids: list[int] = []
+    for i in range(0, len(rows), INSERT_CHUNK):
+        result = session.execute(_insert(Feedback).returning(Feedback.id, sort_by_parameter_order=True),
+                                 rows[i : i + INSERT_CHUNK])
+        ids += list(result.scalars())
+    return ids
 
 
 def insert_feedback(session: Session, items: list[dict[str, Any]], analyses: list[Analysis],
@@ -127,14 +166,10 @@ def insert_feedback(session: Session, items: list[dict[str, Any]], analyses: lis
     now = utcnow()
     pairs = [feedback_values(it, an, api_key_id, settings, now) for it, an in zip(items, analyses, strict=True)]
     session.flush()  # anything pending goes first, as with a plain add
-    ids: list[int] = []
-    for i in range(0, len(pairs), INSERT_CHUNK):
-        chunk = [values for values, _ in pairs[i : i + INSERT_CHUNK]]
-        result = session.execute(insert(Feedback).returning(Feedback.id, sort_by_parameter_order=True), chunk)
-        ids += list(result.scalars())
+    ids = _insert_records(session, [values for values, _ in pairs])
     mentions = [{**m, "feedback_id": fid} for fid, (_, ms) in zip(ids, pairs, strict=True) for m in ms]
     for i in range(0, len(mentions), INSERT_CHUNK):
-        session.execute(insert(TopicMention), mentions[i : i + INSERT_CHUNK])
+        session.execute(_insert(TopicMention), mentions[i : i + INSERT_CHUNK])
     by_id: dict[int, Feedback] = {}
     for i in range(0, len(ids), 500):
         stmt = select(Feedback).where(Feedback.id.in_(ids[i : i + 500])).options(selectinload(Feedback.topics))
@@ -147,8 +182,9 @@ def insert_feedback(session: Session, items: list[dict[str, Any]], analyses: lis
 def find_by_external_ids(session: Session, external_ids: Iterable[str]) -> dict[str, Feedback]:
     ids = sorted({e for e in external_ids if e})
     found: dict[str, Feedback] = {}
-    for i in range(0, len(ids), 500):  # stay under every backend's bound-parameter limit
-        chunk = ids[i : i + 500]
+    # one query for a batch of up to 10,000 records (stays under every backend's bound-parameter limit)
+    for i in range(0, len(ids), LOOKUP_CHUNK):
+        chunk = ids[i : i + LOOKUP_CHUNK]
         for fb in session.scalars(select(Feedback).where(Feedback.external_id.in_(chunk))):
             found[fb.external_id] = fb  # type: ignore[index]
     return found

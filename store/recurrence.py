@@ -13,6 +13,9 @@ against the complaints stored in the window and upgrades earlier members of a pa
 from __future__ import annotations
 
 import bisect
+import math
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -29,6 +32,9 @@ from store.schema import RECURRENCE, Feedback, TopicMention
 _LEVEL = {name: i for i, name in enumerate(RECURRENCE)}  # single 0 < recurring 1 < systemic 2
 GLOBAL_SCOPE = "*"  # records with neither product nor segment share one scope
 N_FEATURES = 2**16  # hashed char n-gram space: short complaints have a few hundred n-grams
+VECTOR_CACHE_SIZE = 10_000  # texts (~2 KB each) whose vectors the process keeps between detectors
+_VECTORS: OrderedDict[str, tuple[np.ndarray, np.ndarray]] = OrderedDict()  # text → (indices, values), LRU
+_VECTOR_LOCK = threading.Lock()  # ingestion runs in the API's worker threads
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,8 +88,15 @@ class RecurrenceDetector:
         self._vectorizer = HashingVectorizer(
             analyzer="char_wb", ngram_range=(3, 4), n_features=N_FEATURES, alternate_sign=False, norm="l2"
         )
-        # (id, text) → (indices, values) of its vector: each text vectorized once per detector
-        self._cache: dict[tuple[int, str], tuple[np.ndarray, np.ndarray]] = {}
+        # (id, text) → row of its vector in ``matrix()``: each text vectorized once per detector
+        self._rows: dict[tuple[int, str], int] = {}
+        self._blocks: list[sparse.csr_matrix] = []  # one per ``prime`` call, stacked on demand
+        self._n = 0
+        # similarity rows of the items about to be classified, one sparse product per chunk of them
+        self._plan: dict[tuple[int, str], int] = {}
+        self._plan_items: list[ComplaintItem] = []
+        self._chunk: tuple[int, int, np.ndarray | None] = (-1, 0, None)  # (chunk number, columns, rows)
+        self._dense = np.zeros(N_FEATURES)  # scratch for the query vector of ``duplicates_among``
 
     def scope_of(self, item: ComplaintItem) -> str:
         for name in self.policy.scope_fields:
@@ -103,41 +116,121 @@ class RecurrenceDetector:
         return np.asarray((m[1:] @ m[0].T).toarray()).ravel()
 
     def prime(self, items: Iterable[ComplaintItem]) -> None:
-        """Vectorize every uncached text in one call (per-text calls cost ~100x more in overhead)."""
-        todo = {(i.id, i.text): i.text for i in items if i.text and (i.id, i.text) not in self._cache}
+        """Vectorize every uncached text in one call (per-text calls cost ~100x more in overhead).
+
+        Texts vectorized by earlier detectors of this process come from a bounded cache: at intake
+        the stored complaints of the window were the new ones of earlier batches.
+        """
+        todo = {(i.id, i.text): i.text for i in items if i.text and (i.id, i.text) not in self._rows}
         if not todo:
             return
-        m = self.vectors(list(todo.values())).tocsr()
-        for r, key in enumerate(todo):
-            lo, hi = m.indptr[r], m.indptr[r + 1]
-            self._cache[key] = (m.indices[lo:hi].copy(), m.data[lo:hi].copy())
+        texts = list(todo.values())
+        found: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        with _VECTOR_LOCK:
+            for t in texts:
+                vec = _VECTORS.get(t)
+                if vec is not None:
+                    _VECTORS.move_to_end(t)
+                    found[t] = vec
+        missing = [t for t in dict.fromkeys(texts) if t not in found]
+        if missing:
+            m = self.vectors(missing).tocsr()
+            fresh = {t: (m.indices[m.indptr[r] : m.indptr[r + 1]].copy(), m.data[m.indptr[r] : m.indptr[r + 1]].copy())
+                     for r, t in enumerate(missing)}
+            found.update(fresh)
+            with _VECTOR_LOCK:
+                _VECTORS.update(fresh)
+                while len(_VECTORS) > VECTOR_CACHE_SIZE:
+                    _VECTORS.popitem(last=False)
+        rows = [found[t] for t in texts]
+        indptr = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.cumsum([len(ix) for ix, _ in rows], out=indptr[1:])
+        block = sparse.csr_matrix(
+            (np.concatenate([v for _, v in rows]), np.concatenate([ix for ix, _ in rows]), indptr),
+            shape=(len(rows), N_FEATURES),
+        )
+        self._blocks.append(block)
+        for r, key in enumerate(todo, start=self._n):
+            self._rows[key] = r
+        self._n += len(todo)
+
+    def matrix(self) -> sparse.csr_matrix:
+        """Every vectorized text, one row each (see ``row_of``)."""
+        if len(self._blocks) > 1:
+            self._blocks = [sparse.vstack(self._blocks, format="csr")]
+        return self._blocks[0] if self._blocks else sparse.csr_matrix((0, N_FEATURES))
+
+    def row_of(self, item: ComplaintItem) -> int:
+        """Row of the item's text in ``matrix()`` (vectorized now if it was not primed)."""
+        key = (item.id, item.text)
+        if key not in self._rows:
+            self.prime([item])
+        return self._rows[key]
+
+    def known_row(self, item: ComplaintItem) -> int:
+        """``row_of`` if the text was primed, else -1 (nothing is vectorized)."""
+        return self._rows.get((item.id, item.text), -1)
 
     def vector_of(self, item: ComplaintItem) -> tuple[np.ndarray, np.ndarray]:
-        key = (item.id, item.text)
-        vec = self._cache.get(key)
-        if vec is None:
-            row = self.vectors([item.text])
-            vec = self._cache[key] = (row.indices.copy(), row.data.copy())
-        return vec
+        """(indices, values) of the text's l2-normalized hashed n-gram vector."""
+        r = self.row_of(item)
+        m = self.matrix()
+        lo, hi = m.indptr[r], m.indptr[r + 1]
+        return m.indices[lo:hi], m.data[lo:hi]
 
     def near_duplicates(self, item: ComplaintItem, history: Sequence[ComplaintItem]) -> list[int]:
         """Ids among the latest ``duplicate_candidates`` of ``history`` whose text is a near-duplicate."""
         cands = [h for h in history if h.id != item.id and h.text][-self.policy.duplicate_candidates :]
+        return self.duplicates_among(item, cands)
+
+    SIM_CHUNK = 256  # planned items per sparse product (a chunk holds 256 x primed rows floats)
+    # A chunk's product costs ~0.1 us per (item, primed text) against ~0.4 ms per item for its 300
+    # candidates alone: planning pays below ~7,000 primed texts (a batch of 1,000: ~1,300).
+    PLAN_MAX_ROWS = 4000
+
+    def plan(self, items: Sequence[ComplaintItem]) -> None:
+        """Items about to be classified, in that order (primed): their similarities to every primed text
+        are then computed a chunk of items at a time, one sparse product each, instead of one product
+        per item (the same sums in the same order, so the same floats). No-op for large matrices."""
+        todo = [i for i in items if i.text] if self._n <= self.PLAN_MAX_ROWS else []
+        self._plan_items = todo
+        self._plan = {(i.id, i.text): k for k, i in enumerate(todo)}
+        self._chunk = (-1, 0, None)
+
+    def _planned_sims(self, item: ComplaintItem) -> tuple[np.ndarray, int] | None:
+        """(similarities of ``item`` to the first n rows of ``matrix()``, n), if the item was planned."""
+        k = self._plan.get((item.id, item.text))
+        if k is None:
+            return None
+        size = self.SIM_CHUNK
+        c = k // size
+        if self._chunk[0] != c:
+            m = self.matrix()
+            q = [self.row_of(i) for i in self._plan_items[c * size : (c + 1) * size]]
+            self._chunk = (c, m.shape[0], (m[q] @ m.T).toarray())
+        _, n, sims = self._chunk
+        return sims[k - c * size], n  # type: ignore[index]
+
+    def duplicates_among(self, item: ComplaintItem, cands: Sequence[ComplaintItem],
+                         rows: Sequence[int] | None = None) -> list[int]:
+        """Ids of ``cands`` (all with text; ``rows`` their ``row_of``) whose text is a near-duplicate of ``item``'s."""
         if not item.text or not cands:
             return []
-        # stack the cached rows into one CSR matrix by hand (far cheaper than sparse.vstack per item)
-        rows = [self.vector_of(h) for h in cands]
-        indptr = np.zeros(len(rows) + 1, dtype=np.int64)
-        np.cumsum([len(ix) for ix, _ in rows], out=indptr[1:])
-        others = sparse.csr_matrix(
-            (np.concatenate([v for _, v in rows]), np.concatenate([ix for ix, _ in rows]), indptr),
-            shape=(len(rows), N_FEATURES),
-        )
-        idx, val = self.vector_of(item)
-        dense = np.zeros(N_FEATURES)
-        dense[idx] = val
-        sims = others @ dense
-        return [h.id for h, s in zip(cands, sims, strict=True) if s >= self.policy.duplicate_threshold]
+        if rows is None:
+            self.prime([item, *cands])
+            rows = [self._rows[(h.id, h.text)] for h in cands]
+        planned = self._planned_sims(item)
+        if planned is not None and max(rows) < planned[1]:
+            sims = planned[0][rows]
+        else:
+            idx, val = self.vector_of(item)
+            dense = self._dense
+            dense[idx] = val
+            try:  # the candidate rows picked in C (stacking cached rows in Python cost ~10x more)
+                sims = self.matrix()[rows] @ dense
+            finally:
+                dense[idx] = 0.0
+        return [cands[k].id for k in np.flatnonzero(sims >= self.policy.duplicate_threshold).tolist()]
 
     def window_slice(self, item: ComplaintItem, history: Sequence[ComplaintItem], times: Sequence[datetime]) -> Sequence[ComplaintItem]:
         """The part of a time-sorted ``history`` (``times`` its timestamps) inside ``item``'s window."""
@@ -186,20 +279,16 @@ class RecurrenceDetector:
         """
         ordered = sorted(items, key=lambda i: (i.at, i.id))
         self.prime(ordered)
+        self.plan(ordered)
         results: dict[int, RecurrenceResult] = {}
-        seen: list[ComplaintItem] = []
-        times: list[datetime] = []
+        seen = HistoryIndex(self)
         for item in ordered:
-            res = self.classify(item, self.window_slice(item, seen, times))
+            res = seen.classify(item)
             results[item.id] = res
             if propagate:
                 for rid in res.related_ids:
                     lift(results[rid], res.recurrence, item.id, res.topics, self.policy.max_related)
-            # near-duplicates borrow topics so later records can match them
-            if not item.topics and res.item_topics:
-                item = replace(item, topics=tuple(res.item_topics))
-            seen.append(item)
-            times.append(item.at)
+            seen.add(with_borrowed_topics(item, res))
         return results
 
     def duplicate_groups(self, items: Sequence[ComplaintItem]) -> list[list[int]]:
@@ -226,6 +315,153 @@ class RecurrenceDetector:
         return sorted((sorted(g) for g in groups.values() if len(g) > 1), key=lambda g: g[0])
 
 
+def with_borrowed_topics(item: ComplaintItem, res: RecurrenceResult) -> ComplaintItem:
+    """A complaint without topics borrows its near-duplicates' ones, so later records can match it."""
+    if not item.topics and res.item_topics:
+        return replace(item, topics=tuple(res.item_topics))
+    return item
+
+
+class _Timeline:
+    """Items sorted by (at, id): the part inside a time window is two bisects away."""
+
+    __slots__ = ("items", "keys")
+
+    def __init__(self) -> None:
+        self.keys: list[tuple[datetime, int]] = []
+        self.items: list[ComplaintItem] = []
+
+    def add(self, item: ComplaintItem) -> None:
+        key = (item.at, item.id)
+        pos = bisect.bisect_right(self.keys, key)
+        self.keys.insert(pos, key)
+        self.items.insert(pos, item)
+
+    def span(self, start: datetime, end: datetime) -> tuple[int, int]:
+        """[lo, hi) of the items with start <= at <= end."""
+        return bisect.bisect_left(self.keys, (start,)), bisect.bisect_right(self.keys, (end, math.inf))
+
+
+class HistoryIndex:
+    """Earlier complaints indexed by time, topic and (topic, scope).
+
+    ``classify(item)`` answers exactly what ``RecurrenceDetector.classify(item, window)`` answers for the
+    items inside ``item``'s window, without scanning the window: counts and the most recent members
+    come from bisects, the distinct scopes of a topic from its latest members (or per scope). Item ids
+    must be unique.
+    """
+
+    SCOPE_SCAN = 64  # latest members of a topic scanned for distinct scopes before asking each scope
+
+    def __init__(self, detector: RecurrenceDetector, items: Iterable[ComplaintItem] = ()) -> None:
+        self.detector = detector
+        self.items: list[ComplaintItem] = []  # time order; ties in insertion order
+        self.times: list[datetime] = []
+        # the items with text, in the same order, and their rows in ``detector.matrix()``
+        self.text_items: list[ComplaintItem] = []
+        self.text_times: list[datetime] = []
+        self.text_rows: list[int] = []
+        self.by_id: dict[int, ComplaintItem] = {}
+        self.stamp: dict[int, float] = {}  # id → at.timestamp(), the recency key of related ids
+        self.scope: dict[int, str] = {}
+        self.topic: dict[str, _Timeline] = {}
+        self.topic_scope: dict[str, dict[str, _Timeline]] = {}
+        for item in sorted(items, key=lambda i: (i.at, i.id)):
+            self.add(item)
+
+    def add(self, item: ComplaintItem) -> None:
+        pos = bisect.bisect_right(self.times, item.at)
+        self.items.insert(pos, item)
+        self.times.insert(pos, item.at)
+        if item.text:
+            pos = bisect.bisect_right(self.text_times, item.at)
+            self.text_items.insert(pos, item)
+            self.text_times.insert(pos, item.at)
+            self.text_rows.insert(pos, self.detector.known_row(item))
+        self.by_id[item.id] = item
+        self.stamp[item.id] = item.at.timestamp()
+        scope = self.scope[item.id] = self.detector.scope_of(item)
+        for topic in set(item.topics):
+            self.topic.setdefault(topic, _Timeline()).add(item)
+            self.topic_scope.setdefault(topic, {}).setdefault(scope, _Timeline()).add(item)
+
+    def candidates(self, start: datetime, end: datetime) -> tuple[int, int]:
+        """[lo, hi) in ``text_items`` of the latest ``duplicate_candidates`` texts filed in [start, end]."""
+        lo = bisect.bisect_left(self.text_times, start)
+        hi = bisect.bisect_right(self.text_times, end)
+        limit = self.detector.policy.duplicate_candidates
+        return (max(lo, hi - limit) if limit > 0 else lo), hi  # like [-limit:], which keeps all for 0
+
+    def candidate_rows(self, lo: int, hi: int) -> list[int]:
+        """``text_rows[lo:hi]``, vectorizing (in one call) the texts that were not primed."""
+        rows = self.text_rows[lo:hi]
+        if -1 in rows:
+            missing = [k for k in range(lo, hi) if self.text_rows[k] < 0]
+            self.detector.prime([self.text_items[k] for k in missing])
+            for k in missing:
+                self.text_rows[k] = self.detector.row_of(self.text_items[k])
+            rows = self.text_rows[lo:hi]
+        return rows
+
+    def _enough_scopes(self, topic: str, start: datetime, end: datetime, own: str, need: int) -> bool:
+        """Whether ``need`` distinct scopes (neither global nor ``own``) have the topic in [start, end]."""
+        if need <= 0:
+            return True
+        line = self.topic.get(topic)
+        if line is None:
+            return False
+        lo, hi = line.span(start, end)
+        found: set[str] = set()
+        for j in range(hi - 1, max(lo, hi - self.SCOPE_SCAN) - 1, -1):
+            s = self.scope[line.items[j].id]
+            if s != GLOBAL_SCOPE and s != own:
+                found.add(s)
+                if len(found) >= need:
+                    return True
+        if hi - lo <= self.SCOPE_SCAN:
+            return False
+        count = 0
+        for s, sline in self.topic_scope[topic].items():
+            if s != GLOBAL_SCOPE and s != own:
+                a, b = sline.span(start, end)
+                count += a < b
+                if count >= need:
+                    return True
+        return False
+
+    def classify(self, item: ComplaintItem) -> RecurrenceResult:
+        det = self.detector
+        policy = det.policy
+        start = item.at - timedelta(days=policy.window_days)
+        lo, hi = self.candidates(start, item.at)
+        dups = det.duplicates_among(item, self.text_items[lo:hi], self.candidate_rows(lo, hi))
+        topics = list(item.topics) or sorted({t for d in dups for t in self.by_id[d].topics})
+        scope = det.scope_of(item)
+        result = RecurrenceResult(duplicate_ids=sorted(dups), item_topics=list(topics))
+        related: set[int] = set(dups)
+        need = policy.systemic_min_scopes - (scope != GLOBAL_SCOPE)
+        for topic in topics:
+            if self._enough_scopes(topic, start, item.at, scope, need):
+                found, line = "systemic", self.topic.get(topic)
+            else:
+                line = self.topic_scope.get(topic, {}).get(scope)
+                lo, hi = line.span(start, item.at) if line is not None else (0, 0)
+                if hi - lo + 1 < policy.recurring_min:
+                    continue
+                found = "recurring"
+            if level(found) > level(result.recurrence):
+                result.recurrence, result.topics = found, [topic]
+            elif found == result.recurrence:
+                result.topics.append(topic)
+            if line is not None:  # only the most recent members can make the cut below
+                lo, hi = line.span(start, item.at)
+                related.update(h.id for h in line.items[max(lo, hi - policy.max_related) : hi])
+        stamp = self.stamp
+        result.related_ids = sorted(related, key=lambda i: (-stamp[i], -i))[: policy.max_related]
+        result.related_ids.sort()
+        return result
+
+
 def lift(result: RecurrenceResult, to: str, new_id: int, topics: Sequence[str], max_related: int = 50) -> None:
     """Raise ``result`` to at least ``to`` and link ``new_id`` (an earlier member of a growing pattern)."""
     if level(to) > level(result.recurrence):
@@ -238,10 +474,16 @@ def lift(result: RecurrenceResult, to: str, new_id: int, topics: Sequence[str], 
 # --- stored complaints ---------------------------------------------------------------------------
 
 
+def topics_of(mentions: Iterable[tuple[str, str]]) -> tuple[str, ...]:
+    """(topic, polarity) pairs → the topics a complaint is about: the negative ones, or all if none is."""
+    ms = list(mentions)
+    neg = sorted({t for t, p in ms if p == "neg"})
+    return tuple(neg or sorted({t for t, _ in ms}))
+
+
 def complaint_topics(mentions: Sequence[TopicMention]) -> tuple[str, ...]:
     """Topics a complaint is about: its negative mentions, or every mention if none is negative."""
-    neg = sorted({m.topic for m in mentions if m.polarity == "neg"})
-    return tuple(neg or sorted({m.topic for m in mentions}))
+    return topics_of((m.topic, m.polarity) for m in mentions)
 
 
 def item_of(fb: Feedback, mentions: Sequence[TopicMention] | None = None) -> ComplaintItem:
@@ -262,6 +504,100 @@ def load_window(session: Session, start: datetime, end: datetime, exclude: Itera
     return [fb for fb in session.scalars(q) if fb.id not in excluded]
 
 
+@dataclass(slots=True)
+class WindowRecord:
+    """A triaged record of the window with what intake reads of it (plain row, no ORM object)."""
+
+    id: int
+    created_at: datetime
+    segment: str | None
+    product: str | None
+    text: str
+    meta: dict | None = None
+    topics: tuple[str, ...] = ()
+
+    def item(self) -> ComplaintItem:
+        return ComplaintItem(self.id, self.created_at, self.topics, self.segment, self.product, self.text)
+
+
+def load_window_records(
+    session: Session, start: datetime, end: datetime, exclude: Iterable[int] = (), with_meta: bool = False
+) -> list[WindowRecord]:
+    """``load_window`` as plain rows: two queries (records, their topic mentions), no ORM objects."""
+    conds = (Feedback.priority.is_not(None), Feedback.created_at >= start, Feedback.created_at <= end)
+    cols = [Feedback.id, Feedback.created_at, Feedback.segment, Feedback.product, Feedback.text]
+    excluded = set(exclude)
+    rows: dict[int, WindowRecord] = {}
+    for r in session.execute(select(*cols, *([Feedback.meta] if with_meta else [])).where(*conds)):
+        if r[0] not in excluded:
+            rows[r[0]] = WindowRecord(r[0], r[1], r[2], r[3], r[4] or "", r[5] if with_meta else None)
+    mentions: dict[int, list[tuple[str, str]]] = {}
+    q = (
+        select(TopicMention.feedback_id, TopicMention.topic, TopicMention.polarity)
+        .join(Feedback, Feedback.id == TopicMention.feedback_id)
+        .where(*conds)
+    )
+    for fid, topic, polarity in session.execute(q):
+        if fid in rows:
+            mentions.setdefault(fid, []).append((topic, polarity))
+    for fid, ms in mentions.items():
+        rows[fid].topics = topics_of(ms)
+    return list(rows.values())
+
+
+Lift = tuple[str, int, list[str]]  # (level, id of the new complaint, its pattern topics)
+
+
+def classify_intake(
+    new: Sequence[ComplaintItem], stored: Sequence[ComplaintItem], policy: RecurrencePolicy | None = None
+) -> tuple[dict[int, RecurrenceResult], dict[int, list[Lift]]]:
+    """Classify new complaints, in time order, against the stored ones of the window and each other.
+
+    Returns the result per new id and, per related record (stored or new), the ``lift`` calls that
+    apply to it, in order (``replay_lifts`` turns them into its final recurrence and related ids).
+    """
+    detector = RecurrenceDetector(policy)
+    index = HistoryIndex(detector, stored)
+    # One vectorizer call for every text that can be a near-duplicate candidate: the new ones and, per
+    # new timestamp, the latest stored texts up to it (new records only push stored ones out of reach).
+    wanted: set[int] = set()
+    for at in {i.at for i in new}:
+        wanted.update(range(*index.candidates(at - timedelta(days=detector.policy.window_days), at)))
+    detector.prime([*(index.text_items[k] for k in sorted(wanted)), *new])
+    for k in wanted:
+        index.text_rows[k] = detector.row_of(index.text_items[k])
+    ordered = sorted(new, key=lambda i: (i.at, i.id))
+    detector.plan(ordered)
+    results: dict[int, RecurrenceResult] = {}
+    lifts: dict[int, list[Lift]] = {}
+    for item in ordered:
+        res = index.classify(item)
+        results[item.id] = res
+        for rid in res.related_ids:
+            lifts.setdefault(rid, []).append((res.recurrence, item.id, res.topics))
+        index.add(with_borrowed_topics(item, res))
+    return results, lifts
+
+
+def replay_lifts(recurrence: str | None, related_ids: Sequence[int] | None, ops: Iterable[Lift],
+                 max_related: int) -> tuple[str | None, list[int] | None]:
+    """A record's recurrence and related ids after the ``lift`` calls of ``classify_intake`` (unchanged if none)."""
+    ops = list(ops)
+    if not ops:
+        return recurrence, None if related_ids is None else list(related_ids)
+    current, related = recurrence or "single", list(related_ids or [])
+    present = set(related)
+    top = _LEVEL.get(current, 0)
+    for to, new_id, _topics in ops:  # what ``lift`` does, without a result object per call
+        if _LEVEL.get(to or "single", 0) > top:
+            current, top = to, _LEVEL.get(to or "single", 0)
+        if new_id not in present and len(related) < max_related:
+            related.append(new_id)
+            related.sort()
+            present.add(new_id)
+    return current, related
+
+
 def apply_recurrence(session: Session, records: Sequence[Feedback], policy: RecurrencePolicy | None = None) -> dict[int, RecurrenceResult]:
     """Classify newly stored complaints against the stored window and write recurrence + related ids.
 
@@ -270,38 +606,21 @@ def apply_recurrence(session: Session, records: Sequence[Feedback], policy: Recu
     """
     if not records:
         return {}
-    detector = RecurrenceDetector(policy)
-    window = timedelta(days=detector.policy.window_days)
+    policy = policy or RecurrencePolicy()
     new_ids = {fb.id for fb in records}
-    start = min(fb.created_at for fb in records) - window
+    start = min(fb.created_at for fb in records) - timedelta(days=policy.window_days)
     end = max(fb.created_at for fb in records)
-    stored = load_window(session, start, end, exclude=new_ids)
-    by_id: dict[int, Feedback] = {fb.id: fb for fb in stored}
-    by_id.update({fb.id: fb for fb in records})
-    history = sorted((item_of(fb) for fb in stored), key=lambda i: (i.at, i.id))
-    times = [h.at for h in history]
-    detector.prime([*history, *(item_of(fb) for fb in records)])
-    out: dict[int, RecurrenceResult] = {}
-    for fb in sorted(records, key=lambda f: (f.created_at, f.id)):
-        item = item_of(fb)
-        res = detector.classify(item, detector.window_slice(item, history, times))
-        out[fb.id] = res
-        fb.recurrence = res.recurrence
-        fb.related_ids = list(res.related_ids)
-        for rid in res.related_ids:
-            other = by_id.get(rid)
-            if other is None:
-                continue
-            current = RecurrenceResult(other.recurrence or "single", list(other.related_ids or []))
-            lift(current, res.recurrence, fb.id, res.topics, detector.policy.max_related)
-            other.recurrence = current.recurrence
-            other.related_ids = current.related_ids
-        if not item.topics and res.item_topics:
-            item = replace(item, topics=tuple(res.item_topics))
-        # stored complaints may be newer than this one: insert in time order for the window bisect
-        pos = bisect.bisect_right(times, item.at)
-        history.insert(pos, item)
-        times.insert(pos, item.at)
+    stored = load_window_records(session, start, end, exclude=new_ids)
+    out, lifts = classify_intake([item_of(fb) for fb in records], [r.item() for r in stored], policy)
+    for fb in records:
+        res = out[fb.id]
+        fb.recurrence, fb.related_ids = replay_lifts(res.recurrence, res.related_ids, lifts.get(fb.id, ()),
+                                                     policy.max_related)
+    others = sorted(set(lifts) - new_ids)
+    for i in range(0, len(others), 500):
+        for other in session.scalars(select(Feedback).where(Feedback.id.in_(others[i : i + 500]))):
+            other.recurrence, other.related_ids = replay_lifts(other.recurrence, other.related_ids, lifts[other.id],
+                                                               policy.max_related)
     session.flush()
     return out
 
@@ -309,13 +628,19 @@ def apply_recurrence(session: Session, records: Sequence[Feedback], policy: Recu
 __all__ = [
     "GLOBAL_SCOPE",
     "ComplaintItem",
+    "HistoryIndex",
     "RecurrenceDetector",
     "RecurrencePolicy",
     "RecurrenceResult",
+    "WindowRecord",
     "apply_recurrence",
+    "classify_intake",
     "complaint_topics",
     "item_of",
     "level",
     "lift",
     "load_window",
+    "load_window_records",
+    "replay_lifts",
+    "topics_of",
 ]

@@ -60,3 +60,26 @@ def test_large_requests_bypass_the_queue_and_swaps_apply_to_the_next_batch():
     current[0] = second
     used, res = b.analyze(["x"])
     assert used is second and res == ["X"]
+
+
+def test_async_requests_are_batched_and_errors_reach_them():
+    import asyncio
+
+    model = Upper()
+    b = MicroBatcher(lambda: model, max_items=64, max_wait_s=0.05)
+
+    async def main():
+        inputs = [[f"t{i}", f"u{i}"] if i % 2 else [f"t{i}"] for i in range(30)]
+        tasks = [asyncio.create_task(b.analyze_async(x)) for x in inputs]
+        await asyncio.sleep(0.01)
+        model.gate.set()
+        outs = await asyncio.wait_for(asyncio.gather(*tasks), 10)
+        for x, (used, res) in zip(inputs, outs, strict=True):
+            assert used is model and res == [t.upper() for t in x]
+        with pytest.raises(ValueError):
+            await asyncio.wait_for(b.analyze_async(["boom"]), 10)
+        used, res = await b.analyze_async(["x"] * 64)  # a full batch: analysed in a pool thread
+        assert res == ["X"] * 64
+
+    asyncio.run(main())
+    assert sum(model.calls) == 45 + 1 + 64 and len(model.calls) < 30  # fewer model calls than requests

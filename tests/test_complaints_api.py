@@ -251,3 +251,40 @@ def test_out_of_range_input_is_a_4xx(world):
     r = c.patch(f"/v1/feedback/{fid}/status", json={"status": "acknowledged", "at": "0001-01-01T00:00:00+05:00"}, headers=h)
     assert r.status_code == 422 and r.json()["error"]["code"] == "complaint.invalid_time"
     assert c.get("/v1/complaints", params={"offset": 2**62}, headers=h).status_code == 422
+
+
+def test_bulk_insert_keeps_each_row_with_its_record_and_intake_state(db_url):  # noqa: F811
+    """A batch whose rows differ in which fields are empty: ids, topics and triage land on the right records."""
+    from store.migrate import upgrade
+
+    upgrade(db_url)
+    factory = make_sessionmaker(make_engine(db_url))
+    settings = Settings(database_url=db_url, timezone="UTC")
+    product = unique("bulk")
+    items, analyses = [], []
+    for i in range(40):
+        text = f"شماره {i}: " + ("پیک خیلی دیر رسید" if i % 2 else "غذا عالی بود")
+        items.append({"text": text, "external_id": unique(f"bulk-{i}"), "kind": "complaint" if i % 4 == 0 else "comment",
+                      "product": product if i % 3 else None, "segment": None if i % 5 else "vip",
+                      "rating": None if i % 2 else 4.0, "created_at": T0 + timedelta(days=400, minutes=i)})
+        analyses.append(analysis(text, 0.9 if i % 2 else 0.05, [("delivery", 0.9, "neg")] if i % 2 else []))
+    with factory() as s:
+        stored = insert_feedback(s, items, analyses, None, settings)
+        s.commit()
+        ids = [fb.id for fb in stored]
+    assert len(set(ids)) == 40 and ids == sorted(ids)
+    with factory() as s:
+        by_id = {fb.id: fb for fb in s.query(Feedback).filter(Feedback.id.in_(ids))}
+        for fb_id, it, returned in zip(ids, items, stored, strict=True):
+            fb = by_id[fb_id]
+            assert (fb.external_id, fb.text, fb.product, fb.segment, fb.rating) == (
+                it["external_id"], it["text"], it["product"], it["segment"], it["rating"])
+            assert [t.topic for t in fb.topics] == (["delivery"] if "دیر" in it["text"] else [])
+            # the returned objects carry what intake wrote (no stale state in the session)
+            assert (returned.priority, returned.status, returned.recurrence, returned.related_ids) == (
+                fb.priority, fb.status, fb.recurrence, fb.related_ids)
+        late = [by_id[i] for i, it in zip(ids, items, strict=True) if "دیر" in it["text"]]
+        assert all(fb.priority is not None for fb in late)
+        assert {fb.recurrence for fb in late if fb.product == product} == {"recurring"}
+        events = s.query(StatusEvent).filter(StatusEvent.feedback_id.in_(ids)).all()
+        assert sorted(e.feedback_id for e in events) == sorted(fb.id for fb in by_id.values() if fb.status is not None)

@@ -142,3 +142,75 @@ def test_planted_patterns_in_a_random_stream():
     planted = set(recurring_ids) | set(systemic_ids)
     # the background has no order_accuracy/hygiene, so nothing else may be linked to the plants
     assert all(not (set(r.related_ids) & planted) for j, r in res.items() if j not in planted)
+
+
+def reference_stream(det, items):
+    """classify_stream as a plain scan of the window (the definition the index must reproduce)."""
+    from dataclasses import replace
+
+    from store.recurrence import lift
+
+    results, seen, times = {}, [], []
+    det.prime(items)
+    for it in sorted(items, key=lambda i: (i.at, i.id)):
+        res = det.classify(it, det.window_slice(it, seen, times))
+        results[it.id] = res
+        for rid in res.related_ids:
+            lift(results[rid], res.recurrence, it.id, res.topics, det.policy.max_related)
+        if not it.topics and res.item_topics:
+            it = replace(it, topics=tuple(res.item_topics))
+        seen.append(it)
+        times.append(it.at)
+    return results
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_indexed_classification_equals_the_window_scan(seed):
+    """Random streams (time ties, global scope, many scopes, abstained near-duplicates, truncated lists)."""
+    rng = random.Random(seed)
+    topics = ["delivery", "food_quality", "price", "hygiene"]
+    n_products = [3, 100][seed % 2]  # > HistoryIndex.SCOPE_SCAN distinct scopes on odd seeds
+    phrases = ["غذا سرد بود و پیک دیر رسید", "قیمت ها خیلی بالا رفته", "سوسک توی غذا بود", "بسته بندی پاره بود"]
+    stream = []
+    for i in range(1, 300):
+        day = rng.choice([rng.uniform(0, 90), float(rng.randint(0, 90))])  # many exact time ties
+        product = rng.choice([None, None, *[f"p{k}" for k in range(n_products)]])
+        segment = rng.choice([None, "vip", "b2c"])
+        tps = rng.sample(topics, rng.choice([0, 1, 1, 2]))
+        text = rng.choice(["", rng.choice(phrases) + "!" * rng.randint(0, 2), f"متن شماره {rng.randint(0, 50)} درباره سفارش"])
+        stream.append(item(i, day, tps, product, segment, text))
+    policy = RecurrencePolicy(window_days=rng.choice([5, 30]), recurring_min=rng.choice([2, 3]),
+                              systemic_min_scopes=rng.choice([1, 3, 4]), max_related=rng.choice([5, 50]),
+                              duplicate_candidates=rng.choice([7, 300]))
+    want = reference_stream(RecurrenceDetector(policy), stream)
+    det = RecurrenceDetector(policy)
+    if seed % 3 == 0:
+        det.PLAN_MAX_ROWS = 0  # similarities per item instead of per chunk of items
+    got = det.classify_stream(stream)
+    assert {i: r.to_dict() for i, r in got.items()} == {i: r.to_dict() for i, r in want.items()}
+    assert len({r.recurrence for r in got.values()}) >= 2 and any(r.duplicate_ids for r in got.values())
+
+
+def test_scopes_hidden_behind_many_recent_members_still_count(det):
+    """Two vendors early in the window, then 80 complaints of a third: the topic is systemic."""
+    stream = [item(1, 0, ["hygiene"], "a"), item(2, 0.5, ["hygiene"], "b")]
+    stream += [item(i, 1 + i / 100, ["hygiene"], "c") for i in range(3, 83)]
+    res = det.classify_stream(stream)
+    assert res[82].recurrence == "systemic" and res[82].topics == ["hygiene"]
+    assert len(res[82].related_ids) == det.policy.max_related and res[82].related_ids[-1] == 81
+    assert {i: r.to_dict() for i, r in res.items()} == {i: r.to_dict() for i, r in reference_stream(det, stream).items()}
+
+
+def test_replay_lifts_equals_lift_calls():
+    from store.recurrence import RecurrenceResult, lift, replay_lifts
+
+    rng = random.Random(3)
+    for _ in range(200):
+        start = rng.choice([None, "single", "recurring", "systemic"])
+        related = sorted(rng.sample(range(100), rng.randint(0, 6))) if rng.random() < 0.8 else None
+        ops = [(rng.choice(["single", "recurring", "systemic"]), rng.randint(0, 120), ["t"]) for _ in range(rng.randint(0, 12))]
+        want = RecurrenceResult(start or "single", list(related or []))
+        for to, new_id, topics in ops:
+            lift(want, to, new_id, topics, 8)
+        got = replay_lifts(start, related, ops, 8)
+        assert got == ((want.recurrence, want.related_ids) if ops else (start, related))

@@ -122,3 +122,39 @@ def test_topic_without_examples_is_never_predicted():
     P = clf.predict_proba(vec.transform(["پیک دیر رسید", "گران بود"]))
     assert P[0, 0] > 0.5 and np.all(P[:, 1] == 0)
     assert not clf.predict(vec.transform(texts))[:, 1].any()
+
+
+def test_nb_scaling_is_folded_into_the_weights():
+    from sklearn.linear_model import LogisticRegression
+
+    from models.estimators import nb_scale
+
+    texts = ["غذا خوب و داغ بود", "عالی بود ممنون", "غذا سرد و بد بود", "افتضاح بود پیک دیر آمد"] * 10
+    y = ["pos", "pos", "neg", "neg"] * 10
+    vec = TextVectorizer(min_df=1).fit(texts)
+    X = vec.transform(texts)
+    yi = np.array([v == "pos" for v in y], dtype=int)
+    s = nb_scale(X, yi)
+    names = list(vec.word_names())
+    # a word of one class only weighs more than a word both classes use
+    assert s[names.index("عالی")] > s[names.index("بود")]
+    clf = SentimentClassifier(C=1.0, calibration_folds=0).fit(X, y)
+    ref = LogisticRegression(C=1.0, max_iter=2000).fit(X.multiply(s).tocsr(), yi)
+    # the stored linear model on raw features equals the one fitted on scaled features
+    z = clf.decision_function(X)
+    assert np.allclose(z[:, 2] - z[:, 0], ref.decision_function(X.multiply(s).tocsr()), atol=1e-3)
+
+
+def test_seed_prior_scales_only_seed_ngrams():
+    from models.training_api import seed_scale
+
+    texts = ["پیک دیر رسید", "قیمت بالا بود", "غذا خوب بود", "ممنون"] * 5
+    vec = TextVectorizer(min_df=1).fit(texts)
+    S = seed_scale(vec, TAX, lambda s: s, 3.0)
+    names = list(vec.word_names())
+    assert S[0, names.index("پیک")] == 3.0 and S[0, names.index("دیر رسید")] == 3.0
+    assert S[1, names.index("قیمت")] == 3.0 and S[1, names.index("پیک")] == 1.0
+    assert (S == 3.0).sum() == 3  # "گران" is not in the vocabulary
+    clf = TopicClassifier(folds=2).fit(vec.transform(texts), np.array([[1, 0], [0, 1], [0, 0], [0, 0]] * 5),
+                                       feature_scale=S)
+    assert list(clf.predict(vec.transform(["پیک دیر رسید"]))[0]) == [True, False]

@@ -5,6 +5,11 @@ The input (JSONL, CSV or Parquet with at least ``id`` and ``text``) is cut into 
 file and an atomic rename, so a finished part is the checkpoint: a restarted run skips blocks whose
 part exists and never writes a row twice. The Ray path (training/batch_ray.py) uses the same blocks
 and the same writer, so both paths give identical output.
+
+With a database (``--store``), every block also goes through the ingestion the API uses
+(``api.ingest.ingest``): validation, masked text, analysis with the model's version, one commit per
+block, idempotent on ``external_id`` (the input's ``id``). A restarted run finds the rows already
+stored and neither analyses nor writes them again: the database is the checkpoint.
 """
 
 from __future__ import annotations
@@ -107,14 +112,83 @@ def analysis_rows(ids: list[str], analyses: list[Any]) -> dict[str, list]:
 
 def write_part(out_dir: str | Path, block: Block, analyzer: Any) -> int:
     """Analyse one block and write its part atomically; returns the number of rows written."""
-    pa = _pyarrow()
-    analyses = analyzer.analyze(block.texts)
-    table = pa.table(analysis_rows(block.ids, analyses))
-    final = part_path(out_dir, block.index)
-    tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
-    pa.parquet.write_table(table, tmp)
-    os.replace(tmp, final)  # atomic: a killed run leaves either the whole part or none
-    return len(block.ids)
+    return process_block(block, analyzer, out_dir, None)["rows"]
+
+
+class _Reuse:
+    """Hands ingestion the analyses already made for the Parquet part, so no text is analysed twice."""
+
+    def __init__(self, analyzer: Any, texts: list[str], analyses: list[Any]) -> None:
+        self._analyzer = analyzer
+        self._known = dict(zip(texts, analyses, strict=True))
+        self.version = getattr(analyzer, "version", None)
+
+    def analyze(self, texts: list[str]) -> list[Any]:
+        missing = [t for t in texts if t not in self._known]
+        if missing:
+            self._known.update(zip(missing, self._analyzer.analyze(missing), strict=True))
+        return [self._known[t] for t in texts]
+
+
+class BlockStore:
+    """Stores blocks into the database through the API's ingestion (see the module doc)."""
+
+    def __init__(self, settings: Any) -> None:
+        from store.db import make_engine, make_sessionmaker
+
+        self.settings = settings
+        self.engine = make_engine(settings.database_url)
+        self.factory = make_sessionmaker(self.engine)
+
+    def store(self, block: Block, analyzer: Any, analyses: list[Any] | None = None) -> dict[str, int]:
+        from api.ingest import RawRow, ingest
+
+        rows = [RawRow(i, {"text": text, "external_id": rid})
+                for i, (rid, text) in enumerate(zip(block.ids, block.texts, strict=True))]
+        if analyses is not None:
+            analyzer = _Reuse(analyzer, block.texts, analyses)
+        with self.factory() as session:
+            # partial: a blank or over-long row is reported, it does not hold back the rest of the block
+            out = ingest(session, rows, analyzer, self.settings, None, partial=True)
+        return {"created": len(out.created), "existing": len(out.existing),
+                "failed": len({e["row"] for e in out.errors})}
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def store_settings(database_url: str | None = None) -> Any:
+    """The service settings, with ``database_url`` overriding the configured database; migrated."""
+    from api.settings import get_settings
+    from store.migrate import upgrade
+
+    settings = get_settings()
+    if database_url:
+        settings = settings.model_copy(update={"database_url": database_url})
+    upgrade(settings.database_url)
+    return settings
+
+
+def process_block(block: Block, analyzer: Any, out_dir: str | Path | None, store: BlockStore | None) -> dict[str, int]:
+    """One block: its Parquet part and/or its database rows. Counts for the run's summary."""
+    counts = {"rows": len(block.ids)}
+    analyses = None
+    if out_dir is not None:
+        pa = _pyarrow()
+        analyses = analyzer.analyze(block.texts)
+        final = part_path(out_dir, block.index)
+        tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
+        try:
+            pa.parquet.write_table(pa.table(analysis_rows(block.ids, analyses)), tmp)
+            # the database goes first: a part on disk then means "this block is completely done"
+            if store is not None:
+                counts |= store.store(block, analyzer, analyses)
+            os.replace(tmp, final)  # atomic: a killed run leaves either the whole part or none
+        finally:
+            tmp.unlink(missing_ok=True)
+    elif store is not None:
+        counts |= store.store(block, analyzer)
+    return counts
 
 
 def read_output(out_dir: str | Path):
@@ -126,37 +200,58 @@ def read_output(out_dir: str | Path):
     return pa.concat_tables([pa.parquet.read_table(p) for p in parts])
 
 
-def load_batch_analyzer(model: str | None):
-    """``--model``: an artifact directory, a registered version (looked up in the database), or None."""
-    from models.analyzer import Analyzer
+def resolve_model(model: str | None, database_url: str | None = None, active: bool = False) -> str | None:
+    """``--model`` as an artifact directory (None = the configured/bundled model).
 
-    if model is None or Path(model).is_dir():
-        return Analyzer.load(model)
-    from api.settings import get_settings
+    ``model`` may be a directory or a registered version (looked up in ``database_url``, default the
+    configured database). With ``active`` and no ``model``, the registry's active version is used, as
+    the API would: rows stored into the database carry the model the service serves.
+    """
+    if model is not None and Path(model).is_dir():
+        return model
+    if model is None and not active:
+        return None
     from store.db import make_engine, make_sessionmaker
-    from store.registry import get_version
+    from store.registry import active_version, get_version
 
-    engine = make_engine(get_settings().database_url)
+    if database_url is None:
+        from api.settings import get_settings
+
+        database_url = get_settings().database_url
+    engine = make_engine(database_url)
     try:
         with make_sessionmaker(engine)() as session:
-            path = get_version(session, model).path
+            if model is not None:
+                return get_version(session, model).path
+            row = active_version(session)
+            return row.path if row is not None and Path(row.path).is_dir() else None
     finally:
         engine.dispose()
-    return Analyzer.load(path)
+
+
+def load_batch_analyzer(model: str | None, database_url: str | None = None, active: bool = False):
+    """The analyser for ``--model`` (see ``resolve_model``)."""
+    from models.analyzer import Analyzer
+
+    return Analyzer.load(resolve_model(model, database_url, active))
 
 
 def analyze_file(
     input_path: str | Path,
-    out_dir: str | Path,
+    out_dir: str | Path | None,
     analyzer: Any,
     block_size: int = DEFAULT_BLOCK_SIZE,
     progress: bool = True,
+    store: BlockStore | None = None,
 ) -> dict:
-    """Single-process run; resumes from the parts already in ``out_dir``. Returns counts."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    done = done_blocks(out)
-    written = skipped = 0
+    """Single-process run into ``out_dir`` (Parquet) and/or ``store`` (the database); resumable. Counts."""
+    if out_dir is None and store is None:
+        raise BazkhordError("batch.no_destination", "Give --output, --store or both.", {})
+    done: set[int] = set()
+    if out_dir is not None:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        done = done_blocks(out_dir)
+    totals = {"rows_written": 0, "rows_skipped": 0}
     bar = None
     if progress:
         from tqdm import tqdm
@@ -164,11 +259,24 @@ def analyze_file(
         bar = tqdm(unit="rows", desc="analyse")
     for block in iter_blocks(input_path, block_size):
         if block.index in done:
-            skipped += len(block.ids)
+            totals["rows_skipped"] += len(block.ids)
         else:
-            written += write_part(out, block, analyzer)
+            counts = process_block(block, analyzer, out_dir, store)
+            totals["rows_written"] += counts.pop("rows")
+            for key, n in counts.items():
+                totals[f"rows_{key}"] = totals.get(f"rows_{key}", 0) + n
         if bar is not None:
             bar.update(len(block.ids))
     if bar is not None:
         bar.close()
-    return {"rows_written": written, "rows_skipped": skipped, "output": str(out)}
+    return summary(totals, out_dir, store is not None)
+
+
+def summary(totals: dict[str, int], out_dir: str | Path | None, stored: bool) -> dict:
+    """The run's JSON result: rows analysed now / skipped (finished parts), and what the database got."""
+    out: dict[str, Any] = dict(totals)
+    out["output"] = str(out_dir) if out_dir is not None else None
+    counts = {k: out.pop(f"rows_{k}", 0) for k in ("created", "existing", "failed")}
+    if stored:  # created now, already there (a resumed or repeated run), invalid rows
+        out["stored"] = counts
+    return out

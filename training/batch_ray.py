@@ -4,7 +4,9 @@ Each actor loads the analyser once (loading per batch would dominate the cost) a
 blocks with the same atomic writer as the single-process path, so the output is identical row for
 row and a restarted run skips the parts already written. Without ``address`` a local Ray is
 started; with one, the run joins that cluster (every node needs bazkhord installed and the model
-directory reachable at the same path, or a version that is in the shared registry).
+directory reachable at the same path, or a version that is in the shared registry). With ``store``
+(``--store``) each actor also stores its blocks through the API's ingestion into the database of the
+settings it is given, so on a cluster that database must be reachable from every node (PostgreSQL).
 """
 
 from __future__ import annotations
@@ -16,11 +18,15 @@ from nlp.errors import BazkhordError
 from training.batch import (
     DEFAULT_BLOCK_SIZE,
     Block,
+    BlockStore,
     done_blocks,
     iter_blocks,
     load_batch_analyzer,
-    write_part,
+    process_block,
+    summary,
 )
+
+COUNTS = ("created", "existing", "failed")
 
 
 def import_ray():
@@ -37,17 +43,21 @@ def import_ray():
 
 
 class BlockWriter:
-    """Ray actor: holds one analyser and writes every block it is given."""
+    """Ray actor: holds one analyser (and database engine) and processes every block it is given."""
 
-    def __init__(self, model: str | None, out_dir: str) -> None:
+    def __init__(self, model: str | None, out_dir: str | None, settings: Any = None) -> None:
         self.analyzer = load_batch_analyzer(model)
         self.out_dir = out_dir
+        self.store = BlockStore(settings) if settings is not None else None
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list]:
-        rows = []
+        out: dict[str, list] = {"index": [], "rows": [], **{k: [] for k in COUNTS}}
         for index, ids, texts in zip(batch["index"], batch["ids"], batch["texts"], strict=True):
-            rows.append(write_part(self.out_dir, Block(int(index), list(ids), list(texts)), self.analyzer))
-        return {"index": [int(i) for i in batch["index"]], "rows": rows}
+            counts = process_block(Block(int(index), list(ids), list(texts)), self.analyzer, self.out_dir, self.store)
+            out["index"].append(int(index))
+            for key in ("rows", *COUNTS):
+                out[key].append(counts.get(key, 0))
+        return out
 
 
 def ensure_ray(address: str | None = None, num_cpus: int | None = None, object_store_memory: int | None = None):
@@ -64,37 +74,58 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None, object_s
 
 def analyze_file_ray(
     input_path: str | Path,
-    out_dir: str | Path,
+    out_dir: str | Path | None,
     model: str | None = None,
     workers: int = 2,
     address: str | None = None,
     block_size: int = DEFAULT_BLOCK_SIZE,
+    settings: Any = None,
+    progress: bool = False,
 ) -> dict:
-    """Ray run; resumes from the parts already in ``out_dir``. Returns counts."""
+    """Ray run into ``out_dir`` and/or the database of ``settings`` (``--store``); resumable. Counts.
+
+    ``model`` must be resolvable on every node: an artifact directory at the same path, or None.
+    """
     if workers < 1:
         raise BazkhordError("batch.workers", "--workers must be at least 1.", {"workers": workers})
+    if out_dir is None and settings is None:
+        raise BazkhordError("batch.no_destination", "Give --output, --store or both.", {})
     ray = ensure_ray(address)
-    out = Path(out_dir).resolve()
-    out.mkdir(parents=True, exist_ok=True)
-    done = done_blocks(out)
+    out = None
+    done: set[int] = set()
+    if out_dir is not None:
+        out = Path(out_dir).resolve()
+        out.mkdir(parents=True, exist_ok=True)
+        done = done_blocks(out)
     todo: list[dict] = []
-    skipped = 0
+    totals = {"rows_written": 0, "rows_skipped": 0} | {f"rows_{k}": 0 for k in COUNTS}
     # Blocks are cut on the driver so the split (and therefore the output) matches the single-process path.
     for block in iter_blocks(input_path, block_size):
         if block.index in done:
-            skipped += len(block.ids)
+            totals["rows_skipped"] += len(block.ids)
         else:
             todo.append({"index": block.index, "ids": block.ids, "texts": block.texts})
-    written = 0
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=sum(len(t["ids"]) for t in todo), unit="rows", desc=f"analyse (ray, {workers} workers)")
     if todo:
         ds = ray.data.from_items(todo, override_num_blocks=min(len(todo), workers * 4))
         result = ds.map_batches(
             BlockWriter,
-            fn_constructor_args=(model, str(out)),
+            fn_constructor_args=(model, None if out is None else str(out), settings),
             batch_size=1,
-            concurrency=workers,
+            compute=ray.data.ActorPoolStrategy(size=workers),  # a fixed pool: one analyser per worker
             num_cpus=1,
             batch_format="numpy",
         )
-        written = sum(int(r["rows"]) for r in result.iter_rows())
-    return {"rows_written": written, "rows_skipped": skipped, "output": str(out)}
+        for row in result.iter_rows():  # streamed as blocks finish: progress, not one wait at the end
+            totals["rows_written"] += int(row["rows"])
+            for k in COUNTS:
+                totals[f"rows_{k}"] += int(row[k])
+            if bar is not None:
+                bar.update(int(row["rows"]))
+    if bar is not None:
+        bar.close()
+    return summary(totals, out, settings is not None)

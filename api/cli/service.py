@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -70,42 +71,99 @@ def _redact(url: str) -> str:
     return url
 
 
+def default_workers() -> int:
+    """One worker per CPU core this process may use, less one core left to the database, the proxy and
+    the OS; at least 1, at most 4. Each worker holds its own model (~0.7 GB, ~30 s of CPU to load on a
+    busy 2-core box) and the GIL keeps one worker to about one core; on 2 cores a second worker measured
+    no faster (bench/load.py) while doubling memory and start-up."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores - 1, 4))
+
+
+def _supervisor_class():
+    from uvicorn.supervisors import Multiprocess
+
+    class Supervisor(Multiprocess):
+        """uvicorn's worker supervisor; on stop it first closes its own copy of the listening socket, so
+        that once the workers have closed theirs new connections are refused instead of queueing."""
+
+        def terminate_all(self) -> None:
+            for sock in self.sockets:
+                sock.close()
+            super().terminate_all()
+
+    return Supervisor
+
+
 @app.command("serve")
 def serve(
     host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
     migrate: Annotated[bool, typer.Option(help="apply pending migrations first")] = True,
-    access_log: Annotated[bool, typer.Option(help="log one line per request (no bodies)")] = True,
-    log_format: Annotated[str, typer.Option(help="json (one object a line, with request ids) | text")] = "json",
+    access_log: Annotated[bool | None, typer.Option("--access-log/--no-access-log",
+                                                    help="log one line per request (no bodies) [default: on]")] = None,
+    log_format: Annotated[str | None, typer.Option(help="json (one object a line, with request ids) | text "
+                                                        "[default: json]")] = None,
+    workers: Annotated[int | None, typer.Option(help="worker processes; 0 = CPU cores less one, 1 to 4 "
+                                                     "[default: BAZKHORD_WORKERS or 0]")] = None,
+    threads: Annotated[int | None, typer.Option(help="request threads per worker [default: BAZKHORD_THREADS or 32]")] = None,
+    graceful_timeout: Annotated[float | None, typer.Option(
+        help="seconds in-flight requests get to finish after SIGTERM/SIGINT [default: BAZKHORD_GRACEFUL_TIMEOUT_S or 30]")] = None,
 ) -> None:
-    """Serve the HTTP API (SQLite at var/bazkhord.db unless BAZKHORD_DATABASE_URL says otherwise)."""
+    """Serve the HTTP API (SQLite at var/bazkhord.db unless BAZKHORD_DATABASE_URL says otherwise).
+
+    SIGTERM or SIGINT stops it gracefully: no new connection is accepted, requests in flight finish
+    (up to --graceful-timeout), the model watcher stops, database connections close, exit status 0.
+    """
     import logging
 
     import uvicorn
 
-    from api.main import create_app
+    from api.main import SUPERVISOR_ENV, GracefulServer
+    from api.observability import configure_logging
+    from api.settings import get_settings
 
-    settings = _settings()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if log_format == "json":
-        from api.observability import JsonFormatter
-
-        for handler in logging.getLogger().handlers:
-            handler.setFormatter(JsonFormatter())
-    logging.getLogger("bazkhord.access").disabled = not access_log
-    # third-party libraries imported by hazm (gensim) log their own housekeeping at INFO
-    for noisy in ("gensim", "smart_open", "filelock", "urllib3"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    # Options travel to the worker processes through the environment (each builds its app from it).
+    for name, value in (("ACCESS_LOG", access_log), ("LOG_FORMAT", log_format), ("WORKERS", workers),
+                        ("THREADS", threads), ("GRACEFUL_TIMEOUT_S", graceful_timeout)):
+        if value is not None:
+            os.environ[f"BAZKHORD_{name}"] = str(value).lower() if isinstance(value, bool) else str(value)
+    get_settings.cache_clear()
+    settings = get_settings()
+    if settings.log_format not in ("json", "text"):
+        raise typer.BadParameter("--log-format must be json or text")
+    configure_logging(settings.log_level, settings.log_format, settings.access_log)
     if migrate and settings.migrate_on_start:
         from store.migrate import upgrade
 
+        logging.getLogger("alembic").setLevel(logging.INFO)
         upgrade(settings.database_url)
-    logging.getLogger("alembic").setLevel(logging.WARNING)  # /readyz checks the revision on every call
-    typer.echo(f"Bazkhord on http://{host}:{port} (docs at /docs), database {_redact(settings.database_url)}")
+        logging.getLogger("alembic").setLevel(logging.WARNING)  # /readyz checks the revision on every call
+    n_workers = settings.workers or default_workers()
+    typer.echo(f"Bazkhord on http://{host}:{port} (docs at /docs), database {_redact(settings.database_url)}, "
+               f"{n_workers} worker{'s' if n_workers > 1 else ''}")
     # uvicorn's own access log prints query strings; ours prints route templates only.
     # log_config=None: uvicorn's loggers go through ours (JSON, exception type only, never a traceback's values)
-    uvicorn.run(create_app(settings), host=host, port=port, access_log=False, log_level="warning",
-                log_config=None if log_format == "json" else uvicorn.config.LOGGING_CONFIG)
+    config = uvicorn.Config(
+        "api.main:serve_app", factory=True, host=host, port=port, workers=n_workers,
+        timeout_graceful_shutdown=settings.graceful_timeout_s, access_log=False, log_level="warning",
+        log_config=None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
+        # a worker busy with a long batch on a loaded machine is slow to answer pings, not hung
+        timeout_worker_healthcheck=30,
+    )
+    if n_workers > 1:
+        # the supervisor exits 0 once every worker has finished its requests and stopped
+        os.environ[SUPERVISOR_ENV] = str(os.getpid())
+        _supervisor_class()(config, sockets=[config.bind_socket()]).run()
+    else:
+        server = GracefulServer(config)
+        server.run()
+        if not server.started:
+            raise SystemExit(3)  # uvicorn's status for a server that never started (port taken, app broken)
+    logging.getLogger("bazkhord.api").info("server stopped")
 
 
 def _load_analyzer(settings):

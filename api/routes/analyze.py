@@ -2,27 +2,33 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
-from api.deps import Principal, SettingsDep, get_analyzer, require_roles
+from api.deps import Principal, app_settings, get_analyzer, require_roles
 from api.schemas import ERROR_RESPONSES, AnalyzeIn, AnalyzeOut, is_blank
 from nlp.errors import BazkhordError
 
 router = APIRouter(prefix="/v1", tags=["analysis"])
 
 
+# An async route: validation and the JSON response run on the event loop and the analysis is awaited
+# from the micro-batcher, so a one-text request costs no worker-pool thread hop of its own (most of
+# its cost besides the model).
 @router.post("/analyze", response_model=AnalyzeOut, responses=ERROR_RESPONSES,
              summary="Analyse texts: sentiment, topics with polarity, PII masked")
-def analyze(
+async def analyze(
     body: AnalyzeIn,
     request: Request,
-    settings: SettingsDep,
     _principal: Annotated[Principal, Depends(require_roles("ingest", "analyst"))],
-    _analyzer: Annotated[Any, Depends(get_analyzer)],  # 503 when no model is loaded
 ) -> JSONResponse:
+    holder = getattr(request.app.state, "analyzer_holder", None)
+    if holder is None or holder.get() is None:
+        await run_in_threadpool(get_analyzer, request)  # waits for a startup load in progress, or 503
+    settings = app_settings(request)
     texts = body.texts
     if not texts:
         raise BazkhordError("request.empty", "No texts were sent.", [{"field": "texts", "code": "field.too_short",
@@ -39,7 +45,7 @@ def analyze(
                            "reason": f"text is longer than {settings.max_text_chars} characters"})
     if errors:
         raise BazkhordError("request.invalid", "Some texts are not valid; see details.", errors, 422)
-    used, results = request.app.state.batcher.analyze(texts)
+    used, results = await request.app.state.batcher.analyze_async(texts)
     request.app.state.metrics.analyzed.labels("analyze").inc(len(results))
     # JSONResponse directly: the results are already plain dicts in the documented shape
     return JSONResponse({"model": used.version, "results": [a.to_dict() for a in results]})

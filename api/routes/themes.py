@@ -5,15 +5,16 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
 
 from api.deps import SessionDep
-from api.routes.indicators import MinNDep, Reader, SliceDep, topic_labels
+from api.routes.indicators import MinNDep, Reader, SliceDep, json_response, topic_labels
 from indicators.themes import emerging_themes, top_themes
 
 router = APIRouter(prefix="/v1/themes", tags=["themes"])
 
 
-@router.get("/top", summary="Top complaint themes: volume x negativity, change, impact, examples, key phrases")
+@router.get("/top", response_model=dict, summary="Top complaint themes: volume x negativity, change, impact, examples, key phrases")
 def get_top_themes(
     request: Request,
     session: SessionDep,
@@ -22,9 +23,9 @@ def get_top_themes(
     limit: Annotated[int, Query(ge=1, le=50)] = 10,
     examples: Annotated[int, Query(ge=0, le=10)] = 3,
     _principal=Reader,
-) -> dict:
+) -> JSONResponse:
     """Window defaults to the last 30 days with data; compared with the window of equal length before it."""
-    return top_themes(session, sl, min_n=min_n, labels=topic_labels(request, session), limit=limit, examples=examples)
+    return json_response(top_themes(session, sl, min_n=min_n, labels=topic_labels(request, session), limit=limit, examples=examples))
 
 
 @router.get("/emerging", summary="Candidate themes among texts no topic claimed (deterministic clusters)")
