@@ -34,3 +34,10 @@ def data_dir() -> Path:
     d = shared_data_dir()
     require(d is not None, "../shared/data not found (set BAZKHORD_SHARED_DATA)")
     return d  # type: ignore[return-value]
+
+
+def dev_sample(data_dir: Path, out: Path, n: int) -> Path:
+    """The first ``n`` lines of SnappFood's dev split copied to ``out`` (a small real JSONL input)."""
+    with open(data_dir / "snappfood" / "dev.jsonl", encoding="utf-8") as src:
+        out.write_text("".join(line for _, line in zip(range(n), src, strict=False)), encoding="utf-8")
+    return out

@@ -15,7 +15,7 @@ import pytest
 
 from models.analyzer import Analyzer
 from nlp.errors import BazkhordError
-from tests.conftest import require
+from tests.conftest import dev_sample, require
 from training.batch import analyze_file, done_blocks, iter_rows, read_output
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,10 +37,7 @@ def local_ray():
 
 @pytest.fixture(scope="module")
 def sample(data_dir: Path, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("ray") / "sample.jsonl"
-    with open(data_dir / "snappfood" / "dev.jsonl", encoding="utf-8") as src:
-        out.write_text("".join(line for _, line in zip(range(3000), src, strict=False)), encoding="utf-8")
-    return out
+    return dev_sample(data_dir, tmp_path_factory.mktemp("ray") / "sample.jsonl", 3000)
 
 
 def test_ray_output_equals_single_process_and_resumes(local_ray, sample: Path, tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ import pytest
 
 from models.analyzer import Analyzer
 from nlp.errors import BazkhordError
+from tests.conftest import dev_sample
 from training.batch import analyze_file, done_blocks, iter_blocks, iter_rows, read_output
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,10 +29,7 @@ def analyzer() -> Analyzer:
 
 @pytest.fixture(scope="module")
 def sample(data_dir: Path, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("batch") / "sample.jsonl"
-    with open(data_dir / "snappfood" / "dev.jsonl", encoding="utf-8") as src:
-        out.write_text("".join(line for _, line in zip(range(600), src, strict=False)), encoding="utf-8")
-    return out
+    return dev_sample(data_dir, tmp_path_factory.mktemp("batch") / "sample.jsonl", 600)
 
 
 def test_blocks_cover_every_row_in_order(sample: Path) -> None:

@@ -17,6 +17,7 @@ from models.analyzer import Analyzer
 from store.db import make_engine, make_sessionmaker
 from store.schema import Feedback, TopicMention
 from tests.apiutil import database_urls
+from tests.conftest import dev_sample
 from training.batch import BlockStore, analyze_file, iter_rows, read_output, store_settings
 
 
@@ -27,10 +28,7 @@ def analyzer() -> Analyzer:
 
 @pytest.fixture(scope="module")
 def sample(data_dir: Path, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("store") / "sample.jsonl"
-    with open(data_dir / "snappfood" / "dev.jsonl", encoding="utf-8") as src:
-        out.write_text("".join(line for _, line in zip(range(300), src, strict=False)), encoding="utf-8")
-    return out
+    return dev_sample(data_dir, tmp_path_factory.mktemp("store") / "sample.jsonl", 300)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
