@@ -24,13 +24,16 @@ Waiter = Future | tuple[asyncio.AbstractEventLoop, asyncio.Future]
 
 
 class MicroBatcher:
-    def __init__(self, get_analyzer: Callable[[], Any], max_items: int = 256, max_wait_s: float = 0.002) -> None:
+    def __init__(self, get_analyzer: Callable[[], Any], max_items: int = 256, max_wait_s: float = 0.002,
+                 loop_max_items: int = 32) -> None:
         self._get = get_analyzer
         self.max_items = max_items
         self.max_wait_s = max_wait_s
         self._queue: queue.SimpleQueue[tuple[Sequence[str], Waiter]] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self.loop_max_items = loop_max_items
+        self._loop_pending: dict[asyncio.AbstractEventLoop, list[tuple[Sequence[str], asyncio.Future]]] = {}
 
     def _ensure_worker(self) -> None:
         if self._thread is None:
@@ -53,16 +56,46 @@ class MicroBatcher:
         return fut.result()
 
     async def analyze_async(self, texts: Sequence[str]) -> tuple[Any, list]:
-        """``analyze`` for a coroutine: awaits the batch without holding a thread."""
-        if len(texts) >= self.max_items:  # big requests are a batch already: a pool thread, not the loop
+        """``analyze`` for a coroutine, batched on the event loop itself.
+
+        Requests that reach this point in the same turn of the loop (requests whose bytes arrived
+        together) are analysed in one call, run on the loop: no thread hand-off, no contention for the
+        GIL between a worker thread and the loop, which cost more than the analysis of a short text.
+        A batch holds at most ``loop_max_items`` texts, so the loop is never blocked for long; bigger
+        requests go to a worker thread.
+        """
+        if len(texts) >= self.loop_max_items:
             import anyio.to_thread
 
             return await anyio.to_thread.run_sync(self._analyze_now, texts)
-        self._ensure_worker()
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
-        self._queue.put((texts, (loop, fut)))
+        pending = self._loop_pending.get(loop)
+        if pending is None:
+            pending = self._loop_pending[loop] = []
+            loop.call_soon(self._flush_loop, loop)
+        pending.append((texts, fut))
+        if sum(len(t) for t, _ in pending) >= self.loop_max_items:
+            self._flush_loop(loop)
         return await fut
+
+    def _flush_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        jobs = self._loop_pending.pop(loop, None)
+        if not jobs:
+            return
+        try:
+            analyzer = self._get()
+            results = analyzer.analyze([t for texts, _ in jobs for t in texts])
+        except BaseException as exc:
+            for _, fut in jobs:
+                if not fut.done():
+                    fut.set_exception(exc)
+            return
+        i = 0
+        for texts, fut in jobs:
+            if not fut.done():
+                fut.set_result((analyzer, results[i: i + len(texts)]))
+            i += len(texts)
 
     def _run(self) -> None:
         while True:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -30,7 +30,7 @@ from store.schema import ApiKey
 LAST_USED_RESOLUTION_S = 60
 
 
-def app_settings(request: Request) -> Settings:
+def settings_of(request: Request) -> Settings:
     """The settings the app was created with.
 
     Read from ``app.state`` rather than through ``app.dependency_overrides``: with any override set,
@@ -39,6 +39,11 @@ def app_settings(request: Request) -> Settings:
     """
     settings = getattr(request.app.state, "settings", None)
     return settings if settings is not None else get_settings()
+
+
+async def app_settings(request: Request) -> Settings:
+    """``settings_of`` as a dependency (async: no worker-thread hop for a field read)."""
+    return settings_of(request)
 
 
 SettingsDep = Annotated[Settings, Depends(app_settings)]
@@ -75,12 +80,20 @@ def dispose_engine(settings: Settings) -> None:
     _engine_for(settings.database_url, pool_size(settings)).dispose()
 
 
-def get_session(settings: SettingsDep) -> Iterator[Session]:
+async def get_session(settings: SettingsDep) -> AsyncIterator[Session]:
+    """A session for the request. Creating one touches no database, so it happens on the event loop;
+    closing goes to a worker thread only when a transaction still holds a connection (its rollback
+    may wait on the database)."""
     session = sessionmaker_for(settings)()
     try:
         yield session
     finally:
-        session.close()
+        if session.in_transaction():
+            from starlette.concurrency import run_in_threadpool
+
+            await run_in_threadpool(session.close)
+        else:
+            session.close()
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
@@ -139,32 +152,80 @@ class KeyCache:
             self._items.clear()
 
 
-def get_principal(request: Request, session: SessionDep) -> Principal:
-    key = _bearer(request)
-    if not key:
-        raise BazkhordError("auth.missing_key", "An API key is required (header X-API-Key or Authorization: Bearer).", http_status=401)
-    digest = hash_key(key)
-    cache: KeyCache | None = getattr(request.app.state, "key_cache", None)
-    hit = cache.get(digest) if cache is not None else None
-    if hit is None:
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def _lookup_key(settings: Settings, digest: str) -> tuple[Principal, datetime | None]:
+    """The key's principal and last use from the database (blocking); 401 when unknown or revoked."""
+    with sessionmaker_for(settings)() as session:
         row = session.scalar(select(ApiKey).where(ApiKey.key_hash == digest))
         if row is None or row.revoked_at is not None:
             raise BazkhordError("auth.invalid_key", "The API key is not valid or has been revoked.", http_status=401)
-        principal, last_used = Principal(key_id=row.id, name=row.name, role=row.role), row.last_used_at
-    else:
-        principal, last_used = hit
+        return Principal(key_id=row.id, name=row.name, role=row.role), row.last_used_at
+
+
+def _touch_key(settings: Settings, key_id: int, now: datetime) -> None:
+    with sessionmaker_for(settings)() as session:
+        session.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=now))
+        session.commit()
+
+
+def _key_digest(request: Request) -> str:
+    key = _bearer(request)
+    if not key:
+        raise BazkhordError("auth.missing_key", "An API key is required (header X-API-Key or Authorization: Bearer).", http_status=401)
+    return hash_key(key)
+
+
+def _admit(request: Request, principal: Principal) -> None:
     request.state.principal = principal
     limiter = getattr(request.app.state, "rate_limiter", None)
     if limiter is not None:
         limiter.check(principal)
-    now = datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def _stale(last_used: datetime | None, now: datetime) -> bool:
     # A write per request would serialise every request on SQLite: record use at most once a minute.
-    if last_used is None or (now - last_used).total_seconds() > LAST_USED_RESOLUTION_S:
-        session.execute(update(ApiKey).where(ApiKey.id == principal.key_id).values(last_used_at=now))
-        session.commit()
+    return last_used is None or (now - last_used).total_seconds() > LAST_USED_RESOLUTION_S
+
+
+async def get_principal(request: Request) -> Principal:
+    """The calling key's principal; 401 on a missing, unknown or revoked key, 429 over the rate limit.
+
+    Async on purpose: a cached key whose last use was recorded recently is checked on the event loop
+    with no database and no worker-thread hop (the common case); only misses and the once-a-minute
+    ``last_used_at`` write go to a worker thread.
+    """
+    from starlette.concurrency import run_in_threadpool
+
+    digest = _key_digest(request)
+    settings = settings_of(request)
+    cache: KeyCache | None = getattr(request.app.state, "key_cache", None)
+    hit = cache.get(digest) if cache is not None else None
+    principal, last_used = hit if hit is not None else await run_in_threadpool(_lookup_key, settings, digest)
+    _admit(request, principal)
+    now = _utcnow()
+    if _stale(last_used, now):
+        await run_in_threadpool(_touch_key, settings, principal.key_id, now)
         last_used = now
-    elif hit is None:
-        session.rollback()  # end the read transaction so the route starts a fresh one
+    if cache is not None and (hit is None or last_used is not hit[1]):
+        cache.put(digest, principal, last_used)
+    return principal
+
+
+def principal_for(request: Request) -> Principal:
+    """``get_principal`` for synchronous code (blocking; no cache write-back needed)."""
+    digest = _key_digest(request)
+    settings = settings_of(request)
+    cache: KeyCache | None = getattr(request.app.state, "key_cache", None)
+    hit = cache.get(digest) if cache is not None else None
+    principal, last_used = hit if hit is not None else _lookup_key(settings, digest)
+    _admit(request, principal)
+    now = _utcnow()
+    if _stale(last_used, now):
+        _touch_key(settings, principal.key_id, now)
+        last_used = now
     if cache is not None:
         cache.put(digest, principal, last_used)
     return principal
@@ -174,7 +235,7 @@ def require_roles(*roles: str):
     """Dependency factory: the caller's key must have one of ``roles`` (admin always may)."""
     allowed = set(roles) | {"admin"}
 
-    def _check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+    async def _check(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
         if principal.role not in allowed:
             raise BazkhordError(
                 "auth.forbidden",

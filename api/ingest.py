@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from api.errors import field_errors
 from api.schemas import FeedbackIn
 from nlp.errors import BazkhordError
+from store.db import serialized_writes
 from store.feedback import find_by_external_ids, insert_feedback
 from store.schema import Feedback
 
@@ -149,8 +150,9 @@ def ingest(
             if progress is not None:
                 progress(min(ANALYZE_CHUNK, len(texts) - i))
         try:
-            stored = insert_feedback(session, [d for _, d in new], analyses, api_key_id, settings)
-            session.commit()
+            with serialized_writes(session.get_bind()):  # from the first INSERT to the commit
+                stored = insert_feedback(session, [d for _, d in new], analyses, api_key_id, settings)
+                session.commit()
         except IntegrityError:
             # Another request stored one of these external_ids meanwhile: look again, once.
             session.rollback()

@@ -28,10 +28,11 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, timezone
 
-from sqlalchemy import Float, and_, case, cast, delete, event, func, insert, select, text
+from sqlalchemy import Float, and_, bindparam, case, cast, delete, event, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from indicators.periods import jalali_day
+from store.db import serialized_writes
 from store.schema import (
     Feedback,
     FeedbackRollup,
@@ -82,7 +83,7 @@ def topic_mention_sums() -> list:
 GRAINS: dict[str, tuple[str, ...]] = {"segment": ("segment",), "slice": ("kind", "segment", "channel")}
 
 
-def _feedback_rows(session: Session, days: list[date], grain: str) -> list[dict]:
+def _feedback_rows(session: Session, where, grain: str) -> list[dict]:
     rated = Feedback.rating.is_not(None)
     r5 = rating5()
     dims = [getattr(Feedback, d) for d in GRAINS[grain]]
@@ -105,13 +106,13 @@ def _feedback_rows(session: Session, days: list[date], grain: str) -> list[dict]
             _flag(Feedback.nps >= 9).label("promoters"),
             _flag(Feedback.nps <= 6).label("detractors"),
         )
-        .where(Feedback.day.in_(days))
+        .where(where)
         .group_by(Feedback.day, *dims)
     )
     return [_with_keys(dict(r._mapping), grain) for r in session.execute(q)]
 
 
-def _topic_rows(session: Session, days: list[date], grain: str) -> list[dict]:
+def _topic_rows(session: Session, where, grain: str) -> list[dict]:
     dims = [getattr(TopicMention, d) for d in GRAINS[grain]]
     q = (
         select(
@@ -121,7 +122,7 @@ def _topic_rows(session: Session, days: list[date], grain: str) -> list[dict]:
             *topic_mention_sums(),
         )
         .join(Feedback, Feedback.id == TopicMention.feedback_id)
-        .where(TopicMention.day.in_(days))
+        .where(where)
         .group_by(TopicMention.day, TopicMention.topic, *dims)
     )
     return [_with_keys(dict(r._mapping), grain) for r in session.execute(q)]
@@ -193,14 +194,79 @@ def refresh_days(session: Session, days: Iterable[date]) -> int:
         # Core executemany (not the ORM bulk path): rollups are plain rows, and this is 5x faster
         conn = session.connection()
         for grain in GRAINS:
-            rows = _feedback_rows(session, chunk, grain)
+            rows = _feedback_rows(session, Feedback.day.in_(chunk), grain)
             if rows:
                 conn.execute(insert(FeedbackRollup.__table__), rows)
-            rows = _topic_rows(session, chunk, grain)
+            rows = _topic_rows(session, TopicMention.day.in_(chunk), grain)
             if rows:
                 conn.execute(insert(TopicRollup.__table__), rows)
     refresh_months(session, todo)
     return len(todo)
+
+
+def _add_rows(session: Session, R, cols: tuple[str, ...], keys: tuple[str, ...], rows: list[dict]) -> None:
+    """Add the sums of ``rows`` (one grain) to the rollup rows with the same day and keys, inserting the
+    rows that do not exist yet: rollup values are plain sums, so new records can be added to them."""
+    if not rows:
+        return
+    table = R.__table__
+    grain = rows[0]["grain"]
+    days = sorted({r["day"] for r in rows})
+    existing = {
+        (e[1], *e[2:]): e[0]
+        for e in session.execute(select(R.id, R.day, *[getattr(R, k) for k in keys]).where(R.grain == grain, R.day.in_(days)))
+    }
+    updates, inserts = [], []
+    for r in rows:
+        rid = existing.get((r["day"], *(r[k] for k in keys)))
+        if rid is None:
+            inserts.append(r)
+        else:
+            updates.append({"b_id": rid, **{f"v_{c}": r[c] for c in cols}})
+    conn = session.connection()
+    if updates:
+        stmt = (update(table).where(table.c.id == bindparam("b_id"))
+                .values({c: table.c[c] + bindparam(f"v_{c}") for c in cols}))
+        conn.execute(stmt, updates)
+    if inserts:
+        conn.execute(insert(table), inserts)
+
+
+def add_new_records(session: Session, after_id: int, upto_id: int) -> set[date]:
+    """Add the records with ``after_id < id <= upto_id`` (and their topic mentions) to the rollups, in the
+    caller's transaction; returns their days. Costs O(new records), where ``refresh_days`` recomputes
+    whole days: under steady ingestion the day being filled grows with every refresh."""
+    in_range = and_(Feedback.id > after_id, Feedback.id <= upto_id)
+    days: set[date] = set()
+    for grain, dims in GRAINS.items():
+        rows = _feedback_rows(session, in_range, grain)
+        days |= {r["day"] for r in rows}
+        _add_rows(session, FeedbackRollup, _FEEDBACK_COLS, dims, rows)
+        mention_range = and_(TopicMention.feedback_id > after_id, TopicMention.feedback_id <= upto_id)
+        _add_rows(session, TopicRollup, _TOPIC_COLS, ("topic", *dims), _topic_rows(session, mention_range, grain))
+    refresh_months(session, days)
+    return days
+
+
+def _only_new_records(session: Session, state: RollupState | None, max_id: int, max_an: datetime | None) -> bool:
+    """Whether everything since the last refresh is new records (no update, no re-analysis, no delete),
+    and the database numbers records in commit order, so that they can be added (``add_new_records``).
+
+    SQLite only: it has one writer at a time, so a record committed later always has a higher id. A
+    PostgreSQL sequence hands out ids before commit; a lower id committed late would be skipped.
+    """
+    if state is None or max_id <= state.max_feedback_id or session.get_bind().dialect.name != "sqlite":
+        return False
+    if session.scalar(select(RollupDirtyDay.day).limit(1)) is not None:
+        return False
+    if max_an is not None and max_an != state.max_analyzed_at:
+        cond = Feedback.analyzed_at.is_not(None)
+        if state.max_analyzed_at is not None:
+            cond = Feedback.analyzed_at > state.max_analyzed_at
+        # records analysed since the last refresh that are not new: re-analysed days need recomputing
+        if session.scalar(select(Feedback.id).where(cond, Feedback.id <= state.max_feedback_id).limit(1)) is not None:
+            return False
+    return True
 
 
 _LOCK = threading.Lock()  # one refresher per process; _take_write_lock serializes processes
@@ -239,7 +305,7 @@ def _upgrade_layout(session: Session) -> None:
     if engine in _LAYOUT_CHECKED:
         return
     if _month_rows_missing(session):
-        with _LOCK:
+        with _LOCK, serialized_writes(session.get_bind()):
             session.commit()
             _take_write_lock(session)
             if _month_rows_missing(session):  # another process may have done it meanwhile
@@ -276,7 +342,7 @@ def ensure_fresh(session: Session) -> int:
     _upgrade_layout(session)
     if _is_fresh(session)[0]:
         return 0
-    with _LOCK:
+    with _LOCK, serialized_writes(session.get_bind()):
         session.commit()  # end the read snapshot: the refresh must see the latest commits
         _take_write_lock(session)
         fresh, max_id, max_an = _is_fresh(session)
@@ -284,6 +350,10 @@ def ensure_fresh(session: Session) -> int:
             session.commit()
             return 0
         state = session.get(RollupState, 1)
+        if _only_new_records(session, state, max_id, max_an):
+            n = len(add_new_records(session, state.max_feedback_id, max_id))
+            _mark_refreshed(session, state, max_id, max_an)
+            return n
         if state is not None and max_id < state.max_feedback_id:
             # the newest rows were deleted outside the ORM: nothing says which days, so refresh all
             session.delete(state)
@@ -307,12 +377,16 @@ def ensure_fresh(session: Session) -> int:
                     cond = Feedback.analyzed_at > state.max_analyzed_at
                 days |= set(session.scalars(select(Feedback.day).where(cond)))
         n = refresh_days(session, days)
-        state.max_feedback_id = max_id
-        state.max_analyzed_at = max_an
-        state.refreshed_at = datetime.now(timezone.utc).replace(tzinfo=None)
-        session.execute(delete(RollupDirtyDay))
-        session.commit()
+        _mark_refreshed(session, state, max_id, max_an)
         return n
+
+
+def _mark_refreshed(session: Session, state: RollupState, max_id: int, max_an: datetime | None) -> None:
+    state.max_feedback_id = max_id
+    state.max_analyzed_at = max_an
+    state.refreshed_at = datetime.now(timezone.utc).replace(tzinfo=None)
+    session.execute(delete(RollupDirtyDay))
+    session.commit()
 
 
 def rebuild(session: Session) -> int:

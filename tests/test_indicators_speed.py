@@ -154,3 +154,39 @@ def test_key_phrases_and_examples_of_repeated_texts_match_one_by_one_scoring():
         assert phrases == _reference_phrases(classes)
         for c, docs in classes.items():
             assert representatives(docs, phrases[c], 3) == _reference_examples(docs, phrases[c], 3)
+
+
+def _rollup_rows(s: Session) -> list[tuple]:
+    from store.schema import TopicRollup
+
+    out = []
+    for R, keys, cols in ((FeedbackRollup, ("grain", "day", "kind", "segment", "channel"), ("n", "pos", "neg", "n_rated", "rating_sum", "promoters")),
+                          (TopicRollup, ("grain", "day", "topic", "kind", "segment", "channel"), ("pos", "neu", "neg", "neg_rated", "neg_rating_sum"))):
+        for r in s.scalars(select(R)):
+            out.append((R.__tablename__, *(getattr(r, k) for k in keys), *(round(float(getattr(r, c)), 9) for c in cols)))
+    return sorted(out, key=repr)
+
+
+def test_new_records_are_added_to_the_rollups_and_give_what_a_rebuild_gives(tmp_path):
+    from indicators.rollup import ensure_fresh, rebuild
+
+    engine, _items = _demo_db(tmp_path / "inc.db", n=500)
+    more = generate(60, end=date(2024, 10, 3), seed=5)  # existing days, a new day, other slices
+    with Session(engine) as s:
+        ensure_fresh(s)
+        for k in range(0, 60, 20):
+            bulk_insert(s, [dict(it.to_feedback(), sentiment=it.sentiment, topics=it.topics) for it in more[k:k + 20]])
+            seen = _statements(engine)
+            assert ensure_fresh(s) > 0
+            # added, not recomputed: no day's rollup rows were deleted
+            assert not any(st.startswith("DELETE") and ".grain IN" in st for st in seen), seen
+            incremental = _rollup_rows(s)
+            rebuild(s)
+            assert incremental == _rollup_rows(s)
+        # a re-analysed old record cannot be added: its days are recomputed, with the same result as a rebuild
+        s.execute(update(Feedback).where(Feedback.id == 3).values(sentiment="pos", analyzed_at=datetime(2030, 1, 1)))
+        s.commit()
+        assert ensure_fresh(s) > 0
+        recomputed = _rollup_rows(s)
+        rebuild(s)
+        assert recomputed == _rollup_rows(s)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import Principal, app_settings, get_analyzer, require_roles
+from api.deps import Principal, get_analyzer, require_roles, settings_of
 from api.schemas import ERROR_RESPONSES, AnalyzeIn, AnalyzeOut, is_blank
 from nlp.errors import BazkhordError
 
@@ -28,7 +28,7 @@ async def analyze(
     holder = getattr(request.app.state, "analyzer_holder", None)
     if holder is None or holder.get() is None:
         await run_in_threadpool(get_analyzer, request)  # waits for a startup load in progress, or 503
-    settings = app_settings(request)
+    settings = settings_of(request)
     texts = body.texts
     if not texts:
         raise BazkhordError("request.empty", "No texts were sent.", [{"field": "texts", "code": "field.too_short",

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from api.deps import get_engine, get_principal
+from api.deps import get_engine, principal_for
 from nlp.errors import BazkhordError
 
 router = APIRouter(tags=["health"])
@@ -60,10 +60,7 @@ def _metrics_access(request: Request) -> None:
     settings = request.app.state.settings
     if settings.metrics_public:
         return
-    from api.deps import sessionmaker_for
-
-    with sessionmaker_for(settings)() as session:
-        principal = get_principal(request, session)
+    principal = principal_for(request)
     if principal.role not in ("manager", "admin"):
         raise BazkhordError("auth.forbidden", "Only manager and admin keys may read /metrics.", http_status=403)
 

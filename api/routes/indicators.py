@@ -34,7 +34,7 @@ def _values(raw: list[str] | None) -> tuple[str, ...]:
 MIN_DAY, MAX_DAY = date(1900, 1, 1), date(2200, 12, 31)
 
 
-def slice_params(
+async def slice_params(
     from_: Annotated[date | None, Query(alias="from", description="first day (inclusive), ISO date")] = None,
     to: Annotated[date | None, Query(description="last day (inclusive), ISO date")] = None,
     kind: Annotated[list[str] | None, Query(description="filter: feedback kind (repeat or comma-separate)")] = None,
@@ -56,7 +56,7 @@ def slice_params(
 SliceDep = Annotated[Slice, Depends(slice_params)]
 
 
-def min_n_param(
+async def min_n_param(
     settings: SettingsDep,
     min_n: Annotated[int | None, Query(ge=1, le=100000, description="minimum n (default: settings.min_n)")] = None,
 ) -> int:
