@@ -22,7 +22,14 @@ from sqlalchemy.orm.util import identity_key
 from models.triage import Triage, get_triage, rank
 from nlp.errors import BazkhordError
 from store.lifecycle import INITIAL, INTAKE_ACTOR, allowed_transitions, utcnow
-from store.recurrence import RecurrencePolicy, classify_intake, item_of, load_window_records, replay_lifts
+from store.recurrence import (
+    RecurrencePolicy,
+    classify_intake,
+    item_of,
+    load_window_for_one,
+    load_window_records,
+    replay_lifts,
+)
 from store.schema import COMPLAINT_STATUSES, PRIORITIES, RECURRENCE, Feedback, StatusEvent, TopicMention
 
 _PRIORITY_ORDER = case({p: i for i, p in enumerate(PRIORITIES)}, value=Feedback.priority, else_=len(PRIORITIES))
@@ -117,9 +124,15 @@ def apply_complaint_intake(session: Session, records: Sequence[Feedback], settin
     new_ids = {fb.id for fb in picked}
     days = max(policy.window_days, contact.window_days if contact is not None else 0)
     first, last = min(fb.created_at for fb in picked), max(fb.created_at for fb in picked)
-    # one window serves both lookbacks: records before a lookback's start never count for it
-    window = load_window_records(session, first - timedelta(days=days), last, exclude=new_ids,
-                                 with_meta=contact is not None)
+    window = None
+    if len(picked) == 1:  # one record (the API's single POST): only the part of the window it can meet
+        key = customer_key(picked[0], contact.meta_keys) if contact is not None else None
+        window = load_window_for_one(session, item_of(picked[0]), policy,
+                                     (key, contact.window_days) if key is not None else None)
+    if window is None:
+        # one window serves both lookbacks: records before a lookback's start never count for it
+        window = load_window_records(session, first - timedelta(days=days), last, exclude=new_ids,
+                                     with_meta=contact is not None)
     priors: dict[int, int] = {}
     if contact is not None:
         priors = prior_contact_counts(picked, window, contact.meta_keys, contact.window_days)

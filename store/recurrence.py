@@ -23,8 +23,8 @@ from datetime import datetime, timedelta
 import numpy as np
 from scipy import sparse
 from sklearn.feature_extraction.text import HashingVectorizer
-from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import String, cast, exists, or_, select
+from sqlalchemy.orm import Session, aliased, selectinload
 
 from models.triage import canonicalize
 from store.schema import RECURRENCE, Feedback, TopicMention
@@ -80,6 +80,14 @@ def level(recurrence: str | None) -> int:
     return _LEVEL.get(recurrence or "single", 0)
 
 
+def _scope_of(policy: RecurrencePolicy, item: ComplaintItem) -> str:
+    for name in policy.scope_fields:
+        value = getattr(item, name, None)
+        if value:
+            return f"{name}:{value}"
+    return GLOBAL_SCOPE
+
+
 class RecurrenceDetector:
     """Classifies a complaint against the earlier complaints of its window."""
 
@@ -99,11 +107,7 @@ class RecurrenceDetector:
         self._dense = np.zeros(N_FEATURES)  # scratch for the query vector of ``duplicates_among``
 
     def scope_of(self, item: ComplaintItem) -> str:
-        for name in self.policy.scope_fields:
-            value = getattr(item, name, None)
-            if value:
-                return f"{name}:{value}"
-        return GLOBAL_SCOPE
+        return _scope_of(self.policy, item)
 
     def vectors(self, texts: Sequence[str]):
         return self._vectorizer.transform([canonicalize(t) for t in texts])
@@ -545,6 +549,100 @@ def load_window_records(
     return list(rows.values())
 
 
+def _attach_topics(session: Session, rows: dict[int, WindowRecord]) -> None:
+    ids = sorted(rows)
+    mentions: dict[int, list[tuple[str, str]]] = {}
+    for i in range(0, len(ids), 900):
+        q = select(TopicMention.feedback_id, TopicMention.topic, TopicMention.polarity).where(
+            TopicMention.feedback_id.in_(ids[i : i + 900]))
+        for fid, topic, polarity in session.execute(q):
+            mentions.setdefault(fid, []).append((topic, polarity))
+    for fid, ms in mentions.items():
+        rows[fid].topics = topics_of(ms)
+
+
+def _on_topic(topic: str, start: datetime, end: datetime):
+    """Ids of the records whose complaint topics (``topics_of``: the negative mentions, or all when none is
+    negative) include ``topic``; topic_mentions.day (a local date, within a day of UTC) narrows by index."""
+    m, n = aliased(TopicMention), aliased(TopicMention)
+    has_neg = exists().where(n.feedback_id == m.feedback_id, n.polarity == "neg")
+    return select(m.feedback_id).where(
+        m.topic == topic, m.day >= start.date() - timedelta(days=1), m.day <= end.date() + timedelta(days=1),
+        or_(m.polarity == "neg", ~has_neg))
+
+
+def load_window_for_one(
+    session: Session, item: ComplaintItem, policy: RecurrencePolicy, contact: tuple[str, int] | None = None,
+) -> list[WindowRecord] | None:
+    """The records of the window that decide the intake of the one new complaint ``item``: with them,
+    ``classify_intake`` and ``prior_contact_counts`` give it what they give with the whole window
+    (``load_window_records``), and their number does not grow with the window:
+
+    - the latest ``duplicate_candidates`` texts before it (its near-duplicate candidates);
+    - per topic it is classified under (its own, or with none those it borrows from its near-duplicates):
+      the latest members of the topic's time line (what the distinct-scope scan and a systemic pattern's
+      related ids read), the latest of the topic in its own scope (a recurring pattern's count and
+      related ids), and the latest member of every other scope (the distinct-scope count);
+    - with ``contact`` = (customer key such as ``customer_id=42``, days): that customer's records of those
+      days with their metadata (found by the key's value in the metadata text, checked exactly later).
+
+    None when no cap on candidates makes the first part small (``duplicate_candidates`` 0).
+    """
+    limit = policy.duplicate_candidates
+    if limit <= 0:
+        return None
+    at, start = item.at, item.at - timedelta(days=policy.window_days)
+    base = (Feedback.priority.is_not(None), Feedback.created_at <= at, Feedback.id != item.id)
+    in_window = (*base, Feedback.created_at >= start)
+    cols = (Feedback.id, Feedback.created_at, Feedback.segment, Feedback.product)
+    latest = (Feedback.created_at.desc(), Feedback.id.desc())
+    rows: dict[int, WindowRecord] = {}
+    q = select(*cols, Feedback.text).where(*in_window, Feedback.text.is_not(None), Feedback.text != "")
+    for r in session.execute(q.order_by(*latest).limit(limit)):
+        rows[r[0]] = WindowRecord(r[0], r[1], r[2], r[3], r[4])
+    _attach_topics(session, rows)
+    topics = list(item.topics)
+    if not topics:  # it borrows its near-duplicates' topics: classify it against the candidates alone
+        results, _ = classify_intake([item], [r.item() for r in rows.values()], policy)
+        topics = results[item.id].item_topics
+    found: dict[int, WindowRecord] = {}
+
+    own = _scope_of(policy, item)
+    line_n = max(HistoryIndex.SCOPE_SCAN, policy.max_related)
+    own_n = max(policy.max_related, policy.recurring_min)
+    fields = policy.scope_fields
+    for topic in topics:
+        # one pass over the topic's members, newest first: the first ``line_n``, the first ``own_n`` of its
+        # own scope, the first of every scope
+        q = select(*cols).where(*in_window, Feedback.id.in_(_on_topic(topic, start, at))).order_by(*latest)
+        seen_scopes: set[str] = set()
+        k = k_own = 0
+        for r in session.execute(q):
+            values = {"segment": r[2], "product": r[3]}
+            scope = next((f"{n}:{values.get(n)}" for n in fields if values.get(n)), GLOBAL_SCOPE)
+            keep = k < line_n or scope not in seen_scopes or (scope == own and k_own < own_n)
+            k += 1
+            k_own += scope == own
+            seen_scopes.add(scope)
+            if keep and r[0] not in rows and r[0] not in found:
+                found[r[0]] = WindowRecord(r[0], r[1], r[2], r[3], "")
+    if contact is not None:
+        key, days = contact
+        value = key.split("=", 1)[1]
+        q = select(*cols, Feedback.meta).where(
+            *base, Feedback.created_at >= at - timedelta(days=days),
+            cast(Feedback.meta, String).contains(value, autoescape=True))
+        for r in session.execute(q):
+            rec = rows.get(r[0]) or found.get(r[0])
+            if rec is None:
+                found[r[0]] = WindowRecord(r[0], r[1], r[2], r[3], "", r[4])
+            else:
+                rec.meta = r[4]
+    _attach_topics(session, found)
+    rows.update(found)
+    return list(rows.values())
+
+
 Lift = tuple[str, int, list[str]]  # (level, id of the new complaint, its pattern topics)
 
 
@@ -640,6 +738,7 @@ __all__ = [
     "level",
     "lift",
     "load_window",
+    "load_window_for_one",
     "load_window_records",
     "replay_lifts",
     "topics_of",
