@@ -96,6 +96,9 @@ class TriageResult:
         return tuple(r.code for r in self.reasons)
 
 
+_PHRASE_INDEXES: dict[int, tuple[Any, dict]] = {}  # id(rules) -> (rules, phrase index)
+
+
 @dataclass(frozen=True, slots=True)
 class PhraseRule:
     code: str
@@ -322,11 +325,17 @@ class Triage:
         """Phrases by their first two letters, so a text is scanned once, trying only the phrases that can
         start at each word (one regex per phrase over the whole text costs ~10x more)."""
         if self._index is None or self._index[0] is not self.rules:
-            index: dict[str, list[tuple[int, re.Pattern[str]]]] = {}
-            for i, rule in enumerate(self.rules.phrases):
-                for key, rx in rule.phrase_patterns():
-                    index.setdefault(key, []).append((i, rx))
-            self._index = (self.rules, index)
+            # per rules object, not per Triage: intake makes a Triage per call over the same cached rules
+            cached = _PHRASE_INDEXES.get(id(self.rules))
+            if cached is None or cached[0] is not self.rules:
+                index: dict[str, list[tuple[int, re.Pattern[str]]]] = {}
+                for i, rule in enumerate(self.rules.phrases):
+                    for key, rx in rule.phrase_patterns():
+                        index.setdefault(key, []).append((i, rx))
+                cached = _PHRASE_INDEXES[id(self.rules)] = (self.rules, index)
+                while len(_PHRASE_INDEXES) > 16:
+                    _PHRASE_INDEXES.pop(next(iter(_PHRASE_INDEXES)))
+            self._index = cached
         return self._index[1]
 
     def phrase_reasons(self, text: str) -> list[Reason]:

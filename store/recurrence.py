@@ -19,11 +19,12 @@ from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 import numpy as np
 from scipy import sparse
 from sklearn.feature_extraction.text import HashingVectorizer
-from sqlalchemy import String, cast, exists, or_, select
+from sqlalchemy import Date, String, bindparam, cast, exists, or_, select
 from sqlalchemy.orm import Session, aliased, selectinload
 
 from models.triage import canonicalize
@@ -561,14 +562,22 @@ def _attach_topics(session: Session, rows: dict[int, WindowRecord]) -> None:
         rows[fid].topics = topics_of(ms)
 
 
-def _on_topic(topic: str, start: datetime, end: datetime):
-    """Ids of the records whose complaint topics (``topics_of``: the negative mentions, or all when none is
-    negative) include ``topic``; topic_mentions.day (a local date, within a day of UTC) narrows by index."""
+@lru_cache(maxsize=1)
+def _topic_members():
+    """The records of a window whose complaint topics (``topics_of``: the negative mentions, or all when
+    none is negative) include a topic, newest first. Built once (with bind parameters): constructing it
+    costs more than running it. topic_mentions.day (a local date, within a day of UTC) narrows by index."""
     m, n = aliased(TopicMention), aliased(TopicMention)
     has_neg = exists().where(n.feedback_id == m.feedback_id, n.polarity == "neg")
-    return select(m.feedback_id).where(
-        m.topic == topic, m.day >= start.date() - timedelta(days=1), m.day <= end.date() + timedelta(days=1),
+    members = select(m.feedback_id).where(
+        m.topic == bindparam("topic"), m.day >= bindparam("day0", type_=Date), m.day <= bindparam("day1", type_=Date),
         or_(m.polarity == "neg", ~has_neg))
+    return (
+        select(Feedback.id, Feedback.created_at, Feedback.segment, Feedback.product)
+        .where(Feedback.priority.is_not(None), Feedback.created_at >= bindparam("start"),
+               Feedback.created_at <= bindparam("end"), Feedback.id != bindparam("item_id"), Feedback.id.in_(members))
+        .order_by(Feedback.created_at.desc(), Feedback.id.desc())
+    )
 
 
 def load_window_for_one(
@@ -614,10 +623,11 @@ def load_window_for_one(
     for topic in topics:
         # one pass over the topic's members, newest first: the first ``line_n``, the first ``own_n`` of its
         # own scope, the first of every scope
-        q = select(*cols).where(*in_window, Feedback.id.in_(_on_topic(topic, start, at))).order_by(*latest)
+        params = {"topic": topic, "day0": start.date() - timedelta(days=1), "day1": at.date() + timedelta(days=1),
+                  "start": start, "end": at, "item_id": item.id}
         seen_scopes: set[str] = set()
         k = k_own = 0
-        for r in session.execute(q):
+        for r in session.execute(_topic_members(), params):
             values = {"segment": r[2], "product": r[3]}
             scope = next((f"{n}:{values.get(n)}" for n in fields if values.get(n)), GLOBAL_SCOPE)
             keep = k < line_n or scope not in seen_scopes or (scope == own and k_own < own_n)
