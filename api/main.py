@@ -143,7 +143,12 @@ def serve_app() -> FastAPI:
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format, settings.access_log)
     _die_with_supervisor()
-    return create_app(settings)
+    app = create_app(settings)
+    from models.heap import freeze_heap
+
+    # after each model load (startup and swaps), from the loading thread, before requests use it
+    app.state.analyzer_holder.on_change(lambda _analyzer: freeze_heap())
+    return app
 
 
 def _die_with_supervisor() -> None:

@@ -232,8 +232,11 @@ def resolve_model(model: str | None, database_url: str | None = None, active: bo
 def load_batch_analyzer(model: str | None, database_url: str | None = None, active: bool = False):
     """The analyser for ``--model`` (see ``resolve_model``)."""
     from models.analyzer import Analyzer
+    from models.heap import freeze_heap
 
-    return Analyzer.load(resolve_model(model, database_url, active))
+    analyzer = Analyzer.load(resolve_model(model, database_url, active))
+    freeze_heap()  # a batch process lives for the whole file: keep the model out of the GC's walks
+    return analyzer
 
 
 def analyze_file(
