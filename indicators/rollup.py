@@ -27,8 +27,23 @@ import weakref
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, timezone
+from functools import cache
 
-from sqlalchemy import Float, and_, bindparam, case, cast, delete, event, func, insert, select, text, update
+from sqlalchemy import (
+    Date,
+    Float,
+    and_,
+    bindparam,
+    case,
+    cast,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from indicators.periods import jalali_day
@@ -83,11 +98,21 @@ def topic_mention_sums() -> list:
 GRAINS: dict[str, tuple[str, ...]] = {"segment": ("segment",), "slice": ("kind", "segment", "channel")}
 
 
-def _feedback_rows(session: Session, where, grain: str) -> list[dict]:
+# Selections of rows to aggregate, by bind parameters: "days" (expanding list) or "ids" (lo < id <= hi).
+def _where(by: str, day_col, id_col):
+    if by == "days":
+        return day_col.in_(bindparam("days", expanding=True))
+    return and_(id_col > bindparam("lo"), id_col <= bindparam("hi"))
+
+
+# The aggregate statements are built once per (grain, selection): building them (dozens of CASE
+# expressions) cost more than running them on the few records of an incremental refresh.
+@cache
+def _feedback_rows_stmt(grain: str, by: str):
     rated = Feedback.rating.is_not(None)
     r5 = rating5()
     dims = [getattr(Feedback, d) for d in GRAINS[grain]]
-    q = (
+    return (
         select(
             Feedback.day,
             *dims,
@@ -106,15 +131,15 @@ def _feedback_rows(session: Session, where, grain: str) -> list[dict]:
             _flag(Feedback.nps >= 9).label("promoters"),
             _flag(Feedback.nps <= 6).label("detractors"),
         )
-        .where(where)
+        .where(_where(by, Feedback.day, Feedback.id))
         .group_by(Feedback.day, *dims)
     )
-    return [_with_keys(dict(r._mapping), grain) for r in session.execute(q)]
 
 
-def _topic_rows(session: Session, where, grain: str) -> list[dict]:
+@cache
+def _topic_rows_stmt(grain: str, by: str):
     dims = [getattr(TopicMention, d) for d in GRAINS[grain]]
-    q = (
+    return (
         select(
             TopicMention.day,
             TopicMention.topic,
@@ -122,10 +147,17 @@ def _topic_rows(session: Session, where, grain: str) -> list[dict]:
             *topic_mention_sums(),
         )
         .join(Feedback, Feedback.id == TopicMention.feedback_id)
-        .where(where)
+        .where(_where(by, TopicMention.day, TopicMention.feedback_id))
         .group_by(TopicMention.day, TopicMention.topic, *dims)
     )
-    return [_with_keys(dict(r._mapping), grain) for r in session.execute(q)]
+
+
+def _feedback_rows(session: Session, grain: str, by: str, **params) -> list[dict]:
+    return [_with_keys(dict(r._mapping), grain) for r in session.execute(_feedback_rows_stmt(grain, by), params)]
+
+
+def _topic_rows(session: Session, grain: str, by: str, **params) -> list[dict]:
+    return [_with_keys(dict(r._mapping), grain) for r in session.execute(_topic_rows_stmt(grain, by), params)]
 
 
 def _with_keys(row: dict, grain: str) -> dict:
@@ -149,6 +181,16 @@ _FEEDBACK_COLS = (
 )
 
 
+@cache
+def _month_sums_stmt(R):
+    cols, dims = (_TOPIC_COLS, (TopicRollup.topic,)) if R is TopicRollup else (_FEEDBACK_COLS, ())
+    return (
+        select(*dims, R.segment, *[func.sum(getattr(R, c)).label(c) for c in cols])
+        .where(R.grain == "segment", R.day >= bindparam("m_start", type_=Date), R.day <= bindparam("m_end", type_=Date))
+        .group_by(*dims, R.segment)
+    )
+
+
 def refresh_months(session: Session, days: Iterable[date]) -> None:
     """Recompute the rows of grain ``month`` (Jalali month x segment, dated by the month's first day) of both
     rollups from their daily ``segment`` rows: window totals and monthly series read a dozen month rows per
@@ -160,15 +202,10 @@ def refresh_months(session: Session, days: Iterable[date]) -> None:
         return
     conn = session.connection()
     starts = [m.start for m in months]
-    for R, cols, dims in ((TopicRollup, _TOPIC_COLS, (TopicRollup.topic,)), (FeedbackRollup, _FEEDBACK_COLS, ())):
+    for R in (TopicRollup, FeedbackRollup):
         session.execute(delete(R).where(R.grain == "month", R.day.in_(starts)))
         for m in months:
-            q = (
-                select(*dims, R.segment, *[func.sum(getattr(R, c)).label(c) for c in cols])
-                .where(R.grain == "segment", R.day >= m.start, R.day <= m.end)
-                .group_by(*dims, R.segment)
-            )
-            rows = [dict(r._mapping) for r in session.execute(q)]
+            rows = [dict(r._mapping) for r in session.execute(_month_sums_stmt(R), {"m_start": m.start, "m_end": m.end})]
             for r in rows:
                 r.update(grain="month", day=m.start, gday=m.start.year * 10000 + m.start.month * 100 + m.start.day,
                          jday=jalali_day(m.start), kind=None, channel=None)
@@ -194,14 +231,24 @@ def refresh_days(session: Session, days: Iterable[date]) -> int:
         # Core executemany (not the ORM bulk path): rollups are plain rows, and this is 5x faster
         conn = session.connection()
         for grain in GRAINS:
-            rows = _feedback_rows(session, Feedback.day.in_(chunk), grain)
+            rows = _feedback_rows(session, grain, "days", days=chunk)
             if rows:
                 conn.execute(insert(FeedbackRollup.__table__), rows)
-            rows = _topic_rows(session, TopicMention.day.in_(chunk), grain)
+            rows = _topic_rows(session, grain, "days", days=chunk)
             if rows:
                 conn.execute(insert(TopicRollup.__table__), rows)
     refresh_months(session, todo)
     return len(todo)
+
+
+@cache
+def _add_rows_stmts(R, cols: tuple[str, ...], keys: tuple[str, ...]):
+    """(the existing rows of a grain and days, the UPDATE adding to a row by id, the INSERT), built once."""
+    table = R.__table__
+    find = select(R.id, R.day, *[getattr(R, k) for k in keys]).where(
+        R.grain == bindparam("grain"), R.day.in_(bindparam("days", expanding=True)))
+    add = update(table).where(table.c.id == bindparam("b_id")).values({c: table.c[c] + bindparam(f"v_{c}") for c in cols})
+    return find, add, insert(table)
 
 
 def _add_rows(session: Session, R, cols: tuple[str, ...], keys: tuple[str, ...], rows: list[dict]) -> None:
@@ -209,13 +256,9 @@ def _add_rows(session: Session, R, cols: tuple[str, ...], keys: tuple[str, ...],
     rows that do not exist yet: rollup values are plain sums, so new records can be added to them."""
     if not rows:
         return
-    table = R.__table__
-    grain = rows[0]["grain"]
-    days = sorted({r["day"] for r in rows})
-    existing = {
-        (e[1], *e[2:]): e[0]
-        for e in session.execute(select(R.id, R.day, *[getattr(R, k) for k in keys]).where(R.grain == grain, R.day.in_(days)))
-    }
+    find, add, put = _add_rows_stmts(R, cols, keys)
+    params = {"grain": rows[0]["grain"], "days": sorted({r["day"] for r in rows})}
+    existing = {(e[1], *e[2:]): e[0] for e in session.execute(find, params)}
     updates, inserts = [], []
     for r in rows:
         rid = existing.get((r["day"], *(r[k] for k in keys)))
@@ -225,26 +268,45 @@ def _add_rows(session: Session, R, cols: tuple[str, ...], keys: tuple[str, ...],
             updates.append({"b_id": rid, **{f"v_{c}": r[c] for c in cols}})
     conn = session.connection()
     if updates:
-        stmt = (update(table).where(table.c.id == bindparam("b_id"))
-                .values({c: table.c[c] + bindparam(f"v_{c}") for c in cols}))
-        conn.execute(stmt, updates)
+        conn.execute(add, updates)
     if inserts:
-        conn.execute(insert(table), inserts)
+        conn.execute(put, inserts)
+
+
+def _month_deltas(rows: list[dict], cols: tuple[str, ...], keys: tuple[str, ...]) -> list[dict]:
+    """Rows of grain ``segment`` summed into rows of grain ``month`` (Jalali month x segment [x topic])."""
+    from indicators.periods import period_of
+
+    out: dict[tuple, dict] = {}
+    for r in rows:
+        m = period_of(r["day"], "month", "jalali").start
+        k = (m, *(r[c] for c in keys))
+        acc = out.get(k)
+        if acc is None:
+            acc = out[k] = {"grain": "month", "day": m, "gday": m.year * 10000 + m.month * 100 + m.day,
+                            "jday": jalali_day(m), "kind": None, "channel": None, **{c: r[c] for c in keys},
+                            **dict.fromkeys(cols, 0)}
+        for c in cols:
+            acc[c] += r[c]
+    return list(out.values())
 
 
 def add_new_records(session: Session, after_id: int, upto_id: int) -> set[date]:
-    """Add the records with ``after_id < id <= upto_id`` (and their topic mentions) to the rollups, in the
-    caller's transaction; returns their days. Costs O(new records), where ``refresh_days`` recomputes
-    whole days: under steady ingestion the day being filled grows with every refresh."""
-    in_range = and_(Feedback.id > after_id, Feedback.id <= upto_id)
+    """Add the records with ``after_id < id <= upto_id`` (and their topic mentions) to the rollups, daily
+    and monthly rows, in the caller's transaction; returns their days. Costs O(new records), where
+    ``refresh_days`` recomputes whole days: under steady ingestion the day being filled grows with every
+    refresh."""
     days: set[date] = set()
     for grain, dims in GRAINS.items():
-        rows = _feedback_rows(session, in_range, grain)
+        rows = _feedback_rows(session, grain, "ids", lo=after_id, hi=upto_id)
         days |= {r["day"] for r in rows}
         _add_rows(session, FeedbackRollup, _FEEDBACK_COLS, dims, rows)
-        mention_range = and_(TopicMention.feedback_id > after_id, TopicMention.feedback_id <= upto_id)
-        _add_rows(session, TopicRollup, _TOPIC_COLS, ("topic", *dims), _topic_rows(session, mention_range, grain))
-    refresh_months(session, days)
+        topic_rows = _topic_rows(session, grain, "ids", lo=after_id, hi=upto_id)
+        _add_rows(session, TopicRollup, _TOPIC_COLS, ("topic", *dims), topic_rows)
+        if grain == "segment":  # month rows are sums of the daily segment rows: add the same sums
+            _add_rows(session, FeedbackRollup, _FEEDBACK_COLS, ("segment",), _month_deltas(rows, _FEEDBACK_COLS, ("segment",)))
+            keys = ("topic", "segment")
+            _add_rows(session, TopicRollup, _TOPIC_COLS, keys, _month_deltas(topic_rows, _TOPIC_COLS, keys))
     return days
 
 
