@@ -25,7 +25,7 @@ Waiter = Future | tuple[asyncio.AbstractEventLoop, asyncio.Future]
 
 class MicroBatcher:
     def __init__(self, get_analyzer: Callable[[], Any], max_items: int = 256, max_wait_s: float = 0.002,
-                 loop_max_items: int = 32) -> None:
+                 loop_max_items: int = 32, loop_max_chars: int = 8000) -> None:
         self._get = get_analyzer
         self.max_items = max_items
         self.max_wait_s = max_wait_s
@@ -33,6 +33,8 @@ class MicroBatcher:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self.loop_max_items = loop_max_items
+        self.loop_max_chars = loop_max_chars
+        self._loop_size: dict[asyncio.AbstractEventLoop, list[int]] = {}  # [texts, characters] pending
         self._loop_pending: dict[asyncio.AbstractEventLoop, list[tuple[Sequence[str], asyncio.Future]]] = {}
 
     def _ensure_worker(self) -> None:
@@ -61,10 +63,11 @@ class MicroBatcher:
         Requests that reach this point in the same turn of the loop (requests whose bytes arrived
         together) are analysed in one call, run on the loop: no thread hand-off, no contention for the
         GIL between a worker thread and the loop, which cost more than the analysis of a short text.
-        A batch holds at most ``loop_max_items`` texts, so the loop is never blocked for long; bigger
-        requests go to a worker thread.
+        A batch holds at most ``loop_max_items`` texts and ``loop_max_chars`` characters, so the loop is
+        never blocked for long (a few ms); bigger requests go to a worker thread.
         """
-        if len(texts) >= self.loop_max_items:
+        chars = sum(len(t) for t in texts)
+        if len(texts) >= self.loop_max_items or chars >= self.loop_max_chars:
             import anyio.to_thread
 
             return await anyio.to_thread.run_sync(self._analyze_now, texts)
@@ -73,13 +76,18 @@ class MicroBatcher:
         pending = self._loop_pending.get(loop)
         if pending is None:
             pending = self._loop_pending[loop] = []
+            self._loop_size[loop] = [0, 0]
             loop.call_soon(self._flush_loop, loop)
         pending.append((texts, fut))
-        if sum(len(t) for t, _ in pending) >= self.loop_max_items:
+        size = self._loop_size[loop]
+        size[0] += len(texts)
+        size[1] += chars
+        if size[0] >= self.loop_max_items or size[1] >= self.loop_max_chars:
             self._flush_loop(loop)
         return await fut
 
     def _flush_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop_size.pop(loop, None)
         jobs = self._loop_pending.pop(loop, None)
         if not jobs:
             return
