@@ -23,6 +23,7 @@ All workers of a database must run this version (an older one would not keep the
 from __future__ import annotations
 
 import threading
+import time
 import weakref
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -401,46 +402,67 @@ def ensure_fresh(session: Session) -> int:
     """
     if session.info.get(_CHECKED):
         return 0
+    asked = time.monotonic()
     _upgrade_layout(session)
     if _is_fresh(session)[0]:
         return 0
-    with _LOCK, serialized_writes(session.get_bind()):
-        session.commit()  # end the read snapshot: the refresh must see the latest commits
-        _take_write_lock(session)
-        fresh, max_id, max_an = _is_fresh(session)
-        if fresh:  # another refresher got here first
+    engine = session.get_bind()
+    with _LOCK:
+        # Another request of this process refreshed from a snapshot taken after this one asked: everything
+        # committed before it asked is in the rollups. (Under steady ingestion every waiting dashboard
+        # request would otherwise refresh again, one after the other.)
+        if _SNAPSHOTS.get(engine, -1.0) >= asked:
             session.commit()
             return 0
-        state = session.get(RollupState, 1)
-        if _only_new_records(session, state, max_id, max_an):
-            n = len(add_new_records(session, state.max_feedback_id, max_id))
-            _mark_refreshed(session, state, max_id, max_an)
-            return n
-        if state is not None and max_id < state.max_feedback_id:
-            # the newest rows were deleted outside the ORM: nothing says which days, so refresh all
-            session.delete(state)
-            session.flush()
-            state = None
-        if state is None:
-            days = set(session.scalars(select(Feedback.day).distinct()))
-            # rollups of days that no longer have feedback are stale too
-            days |= set(session.scalars(select(FeedbackRollup.day).distinct()))
-            state = RollupState(id=1, max_feedback_id=0)
-            session.add(state)
-        else:
-            days = set(session.scalars(select(RollupDirtyDay.day)))
-            # no DISTINCT in SQL: SQLite would then walk a day index over the whole table instead of
-            # the id / analyzed_at range (10 s instead of ms on a million rows)
-            if max_id != state.max_feedback_id:
-                days |= set(session.scalars(select(Feedback.day).where(Feedback.id > state.max_feedback_id)))
-            if max_an is not None and max_an != state.max_analyzed_at:
-                cond = Feedback.analyzed_at.is_not(None)
-                if state.max_analyzed_at is not None:
-                    cond = Feedback.analyzed_at > state.max_analyzed_at
-                days |= set(session.scalars(select(Feedback.day).where(cond)))
-        n = refresh_days(session, days)
+        with serialized_writes(engine):
+            return _refresh(session, engine)
+
+
+_SNAPSHOTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # engine -> time of the last refresh's snapshot
+
+
+def _refresh(session: Session, engine) -> int:
+    """The refresh of ``ensure_fresh`` (holding this process's refresh and write locks)."""
+    session.commit()  # end the read snapshot: the refresh must see the latest commits
+    _take_write_lock(session)
+    snapshot = time.monotonic()
+    fresh, max_id, max_an = _is_fresh(session)
+    if fresh:  # another refresher got here first
+        session.commit()
+        _SNAPSHOTS[engine] = snapshot
+        return 0
+    state = session.get(RollupState, 1)
+    if _only_new_records(session, state, max_id, max_an):
+        n = len(add_new_records(session, state.max_feedback_id, max_id))
         _mark_refreshed(session, state, max_id, max_an)
+        _SNAPSHOTS[engine] = snapshot
         return n
+    if state is not None and max_id < state.max_feedback_id:
+        # the newest rows were deleted outside the ORM: nothing says which days, so refresh all
+        session.delete(state)
+        session.flush()
+        state = None
+    if state is None:
+        days = set(session.scalars(select(Feedback.day).distinct()))
+        # rollups of days that no longer have feedback are stale too
+        days |= set(session.scalars(select(FeedbackRollup.day).distinct()))
+        state = RollupState(id=1, max_feedback_id=0)
+        session.add(state)
+    else:
+        days = set(session.scalars(select(RollupDirtyDay.day)))
+        # no DISTINCT in SQL: SQLite would then walk a day index over the whole table instead of
+        # the id / analyzed_at range (10 s instead of ms on a million rows)
+        if max_id != state.max_feedback_id:
+            days |= set(session.scalars(select(Feedback.day).where(Feedback.id > state.max_feedback_id)))
+        if max_an is not None and max_an != state.max_analyzed_at:
+            cond = Feedback.analyzed_at.is_not(None)
+            if state.max_analyzed_at is not None:
+                cond = Feedback.analyzed_at > state.max_analyzed_at
+            days |= set(session.scalars(select(Feedback.day).where(cond)))
+    n = refresh_days(session, days)
+    _mark_refreshed(session, state, max_id, max_an)
+    _SNAPSHOTS[engine] = snapshot
+    return n
 
 
 def _mark_refreshed(session: Session, state: RollupState, max_id: int, max_an: datetime | None) -> None:

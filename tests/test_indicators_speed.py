@@ -190,3 +190,46 @@ def test_new_records_are_added_to_the_rollups_and_give_what_a_rebuild_gives(tmp_
         recomputed = _rollup_rows(s)
         rebuild(s)
         assert recomputed == _rollup_rows(s)
+
+
+def test_concurrent_readers_always_see_what_was_committed_before_they_asked(tmp_path):
+    """Readers waiting on another reader's refresh may reuse it only if it saw their writes."""
+    import threading
+    import time
+
+    from indicators.rollup import ensure_fresh
+
+    engine, _items = _demo_db(tmp_path / "conc.db", n=300)
+    more = generate(400, end=date(2024, 9, 30), seed=21)
+    with Session(engine) as s:
+        ensure_fresh(s)
+    stop = time.monotonic() + 3.0
+    failures: list[str] = []
+    checks = [0]
+
+    def writer() -> None:
+        with Session(engine) as s:
+            for k in range(0, 400, 4):
+                if time.monotonic() > stop:
+                    break
+                bulk_insert(s, [dict(it.to_feedback(), external_id=f"c{k}-{j}", sentiment=it.sentiment, topics=it.topics)
+                                for j, it in enumerate(more[k:k + 4])])
+
+    def reader() -> None:
+        with Session(engine) as s:
+            while time.monotonic() < stop:
+                committed = s.scalar(select(func.count()).select_from(Feedback))
+                s.commit()
+                ensure_fresh(s)
+                total = s.scalar(select(func.sum(FeedbackRollup.n)).where(FeedbackRollup.grain == "segment"))
+                s.commit()
+                checks[0] += 1
+                if total < committed:
+                    failures.append(f"{total} < {committed}")
+
+    threads = [threading.Thread(target=writer), *(threading.Thread(target=reader) for _ in range(4))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert checks[0] > 20 and not failures, failures[:5]
