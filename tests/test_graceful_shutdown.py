@@ -25,7 +25,7 @@ from sqlalchemy import create_engine, text
 from tests.apiutil import database_urls
 from tests.test_crash_safety import Server, _ingest_key, _texts
 
-BATCH = 1500  # records in the big batch: seconds of work, so it is surely in flight at the signal
+BATCH = 5000  # records in the big batch: seconds of work, so it is surely in flight at the signal
 ANALYZE_CALLS, ANALYZE_TEXTS = 4, 150
 SINGLES = 6
 
