@@ -619,7 +619,6 @@ def load_window_for_one(
     own = _scope_of(policy, item)
     line_n = max(HistoryIndex.SCOPE_SCAN, policy.max_related)
     own_n = max(policy.max_related, policy.recurring_min)
-    fields = policy.scope_fields
     for topic in topics:
         # one pass over the topic's members, newest first: the first ``line_n``, the first ``own_n`` of its
         # own scope, the first of every scope
@@ -628,8 +627,7 @@ def load_window_for_one(
         seen_scopes: set[str] = set()
         k = k_own = 0
         for r in session.execute(_topic_members(), params):
-            values = {"segment": r[2], "product": r[3]}
-            scope = next((f"{n}:{values.get(n)}" for n in fields if values.get(n)), GLOBAL_SCOPE)
+            scope = _scope_of(policy, r)  # the row has .segment and .product, as an item does
             keep = k < line_n or scope not in seen_scopes or (scope == own and k_own < own_n)
             k += 1
             k_own += scope == own
