@@ -214,23 +214,6 @@ async def get_principal(request: Request) -> Principal:
     return principal
 
 
-def principal_for(request: Request) -> Principal:
-    """``get_principal`` for synchronous code (blocking; no cache write-back needed)."""
-    digest = _key_digest(request)
-    settings = settings_of(request)
-    cache: KeyCache | None = getattr(request.app.state, "key_cache", None)
-    hit = cache.get(digest) if cache is not None else None
-    principal, last_used = hit if hit is not None else _lookup_key(settings, digest)
-    _admit(request, principal)
-    now = _utcnow()
-    if _stale(last_used, now):
-        _touch_key(settings, principal.key_id, now)
-        last_used = now
-    if cache is not None:
-        cache.put(digest, principal, last_used)
-    return principal
-
-
 def require_roles(*roles: str):
     """Dependency factory: the caller's key must have one of ``roles`` (admin always may)."""
     allowed = set(roles) | {"admin"}

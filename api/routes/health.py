@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from api.deps import get_engine, principal_for
+from api.deps import get_engine, get_principal
 from nlp.errors import BazkhordError
 
 router = APIRouter(tags=["health"])
@@ -55,12 +55,12 @@ def readyz(request: Request) -> JSONResponse:
     return JSONResponse(body, status_code=200 if ready else 503)
 
 
-def _metrics_access(request: Request) -> None:
+async def _metrics_access(request: Request) -> None:
     """/metrics is public unless ``metrics_public`` is off; then it needs a manager or admin key."""
     settings = request.app.state.settings
     if settings.metrics_public:
         return
-    principal = principal_for(request)
+    principal = await get_principal(request)
     if principal.role not in ("manager", "admin"):
         raise BazkhordError("auth.forbidden", "Only manager and admin keys may read /metrics.", http_status=403)
 
