@@ -40,7 +40,7 @@ class Analyzer:
         out: list[Analysis] = []
         for start in range(0, len(texts), batch_size):
             chunk = list(texts[start: start + batch_size])
-            docs = self.pipeline.process_batch(chunk)
+            docs = self.pipeline.process_batch(chunk, tokenize=False)  # the models read the text alone
             for doc, (sent, topics, abstained) in zip(docs, self.predictor.predict(docs), strict=True):
                 out.append(Analysis(clean_text=doc.text, pii=list(doc.pii), sentiment=sent, topics=topics,
                                     abstained=abstained, model=self.version))

@@ -256,16 +256,27 @@ class TopicClassifier(BaseEstimator):
         return (self.predict_proba(X) >= self.thresholds_) & self.seen_
 
 
-def context_window(text: str, cues: frozenset[str], width: int = 4) -> str:
-    """The words within ``width`` tokens of any cue word or bigram; the whole text when none occurs."""
-    tokens = _TOKEN.findall(text)
+def context_window(text: str, cues: frozenset[str], width: int = 4, tokens: Sequence[str] | None = None,
+                   bigram_firsts: frozenset[str] | None = None) -> str:
+    """The words within ``width`` tokens of any cue word or bigram; the whole text when none occurs.
+
+    ``tokens`` (``_TOKEN.findall(text)``) and ``bigram_firsts`` (first words of the bigram cues) may be
+    passed in when the caller has them: a text with several topics is then tokenized once, and only the
+    pairs that can be a cue are joined into a string.
+    """
+    if tokens is None:
+        tokens = _TOKEN.findall(text)
+    if bigram_firsts is None:
+        bigram_firsts = frozenset(c.split(" ", 1)[0] for c in cues if " " in c)
+    n = len(tokens)
     hits = [i for i, tok in enumerate(tokens) if tok in cues]
-    hits += [i for i in range(len(tokens) - 1) if f"{tokens[i]} {tokens[i + 1]}" in cues]
+    if bigram_firsts:
+        hits += [i for i in range(n - 1) if tokens[i] in bigram_firsts and f"{tokens[i]} {tokens[i + 1]}" in cues]
     if not hits:
         return text
-    keep = [False] * len(tokens)  # a list, not numpy: iterating numpy bools costs more than the rest
+    keep = [False] * n  # a list, not numpy: iterating numpy bools costs more than the rest
     for i in hits:
-        for j in range(max(0, i - width), min(len(tokens), i + width + 2)):
+        for j in range(max(0, i - width), min(n, i + width + 2)):
             keep[j] = True
     return " ".join([t for t, k in zip(tokens, keep, strict=True) if k])
 
@@ -289,10 +300,11 @@ class TopicPolarityClassifier(BaseEstimator):
         self.cues_ = [sorted(set(c)) for c in cues]
         return self
 
-    def _cue_sets(self) -> list[frozenset[str]]:
+    def _cue_sets(self) -> list[tuple[frozenset[str], frozenset[str]]]:
+        """Per topic: (cue set, first words of its bigram cues)."""
         sets = getattr(self, "_cue_cache", None)
         if sets is None:
-            sets = [frozenset(c) for c in self.cues_]
+            sets = [(frozenset(c), frozenset(w.split(" ", 1)[0] for w in c if " " in w)) for c in self.cues_]
             self._cue_cache = sets
         return sets
 
@@ -303,7 +315,14 @@ class TopicPolarityClassifier(BaseEstimator):
 
     def features(self, vectorizer, texts: Sequence[str], topics: Sequence[int], doc_proba: np.ndarray):
         cue_sets = self._cue_sets()
-        windows = [context_window(t, cue_sets[k], self.width) for t, k in zip(texts, topics, strict=True)]
+        tokens: dict[str, list[str]] = {}  # a text with several topics is tokenized once
+        windows = []
+        for t, k in zip(texts, topics, strict=True):
+            toks = tokens.get(t)
+            if toks is None:
+                toks = tokens[t] = _TOKEN.findall(t)
+            cues, firsts = cue_sets[k]
+            windows.append(context_window(t, cues, self.width, toks, firsts))
         # [window words | doc sentiment * doc_weight | one-hot topic], as one CSR (sp.hstack of the three
         # blocks, without its per-block conversions: most of a one-text analysis otherwise)
         dense = np.asarray(doc_proba, dtype=np.float32) * self.doc_weight

@@ -6,8 +6,8 @@ absorb the informal spelling, missing half-spaces and suffix variation of Persia
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Sequence
-from itertools import pairwise
 from types import SimpleNamespace
 
 import numpy as np
@@ -92,91 +92,108 @@ class TextVectorizer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
     # same numpy / sklearn operations as ``TfidfTransformer.transform`` (same float32 values, bit for bit).
 
     def _caches(self) -> tuple[dict, dict, dict]:
-        """Per-chunk caches: word (tokens, unigram ids), char ids, and both parts' ids for ``transform``."""
+        """Per-chunk caches: word entries, char entries, and both parts' entries for ``transform``."""
         caches = self.__dict__.get("_chunk_caches")
         if caches is None or sum(map(len, caches)) > 600_000:  # bounded memory on a long-running service
             caches = ({}, {}, {})
             self._chunk_caches = caches
         return caches
 
-    def _word_ids(self, texts: Sequence[str], cache: dict) -> tuple[list[int], list[int]]:
-        """Word n-gram ids (with repeats, in no particular order) of each text: (ids, row ends)."""
-        word = self.parts()[0]
-        get = word.vocabulary_.get
-        if self.word_ngrams > 2:  # not our configuration: sklearn's analyzer
-            analyze = word.build_analyzer()
-            ids: list[int] = []
-            ends: list[int] = []
-            for text in texts:
-                ids.extend(j for j in map(get, analyze(text)) if j is not None)
-                ends.append(len(ids))
-            return ids, ends
-        get_pair = self._bigram_ids().get
-        ids = []
-        ends = []
-        for text in texts:
-            tokens: list[str] = []
-            for chunk in text.lower().split():
-                hit = cache.get(chunk) or self._chunk_words(chunk, cache)
-                tokens += hit[0]
-                ids += hit[1]
-            if len(tokens) > 1:
-                ids += [j for j in map(get_pair, pairwise(tokens)) if j is not None]
-            ends.append(len(ids))
-        return ids, ends
+    # A chunk's cache entry is ``(feature ids, bigram-token ids)``, each an int32 array's bytes: a batch's
+    # ids are then one ``b"".join`` away from numpy (no Python list of 10^6 ints to convert), and the word
+    # bigrams of a whole batch are looked up at once (``_bigram_keys``) instead of pair by pair.
 
-    def _bigram_ids(self) -> dict[tuple[str, str], int]:
-        """Word bigram ids keyed by (first, second) token: a tuple of two cached tokens hashes faster
-        than the joined string sklearn looks up (same ids: tokens never contain a space)."""
-        pairs = self.__dict__.get("_pairs")
-        if pairs is None:
-            pairs = {}
+    def _bigram_index(self) -> tuple[dict[str, int], np.ndarray, np.ndarray, int]:
+        """Word bigrams: (token → index among the tokens of vocabulary bigrams, sorted pair keys
+        ``first * m + second``, the feature id of each key, m)."""
+        cached = self.__dict__.get("_pairs")
+        if cached is None:
+            tok: dict[str, int] = {}
+            firsts: list[int] = []
+            seconds: list[int] = []
+            ids: list[int] = []
             if self.word_ngrams >= 2:
                 for term, j in self.parts()[0].vocabulary_.items():
                     parts = term.split(" ")
                     if len(parts) == 2:
-                        pairs[(parts[0], parts[1])] = j
-            self._pairs = pairs
-        return pairs
+                        firsts.append(tok.setdefault(parts[0], len(tok)))
+                        seconds.append(tok.setdefault(parts[1], len(tok)))
+                        ids.append(j)
+            m = max(len(tok), 1)
+            keys = np.asarray(firsts, dtype=np.int64) * m + np.asarray(seconds, dtype=np.int64)
+            order = np.argsort(keys, kind="stable")
+            cached = self._pairs = (tok, keys[order], np.asarray(ids, dtype=np.int64)[order], m)
+        return cached
 
-    def _chunk_words(self, chunk: str, cache: dict) -> tuple[tuple[str, ...], tuple[int, ...]]:
-        """(word tokens, their unigram ids) of one lower-cased white-space chunk, cached."""
+    def _chunk_words(self, chunk: str, cache: dict) -> tuple[bytes, bytes]:
+        """(unigram ids, bigram-token ids) of one lower-cased white-space chunk, cached."""
         word = self.parts()[0]
         get = word.vocabulary_.get
-        toks = tuple(word.build_tokenizer()(chunk))
-        # tuples, not lists: the garbage collector stops tracking them (the caches hold 10^5 entries)
-        hit = cache[chunk] = (toks, tuple(j for j in map(get, toks) if j is not None))
+        toks = word.build_tokenizer()(chunk)
+        pair_tok = self._bigram_index()[0].get
+        # bytes, not lists: the garbage collector does not track them (the caches hold 10^5 entries)
+        hit = cache[chunk] = (array("i", [j for j in map(get, toks) if j is not None]).tobytes(),
+                              array("i", [pair_tok(t, -1) for t in toks]).tobytes())
         return hit
 
-    def _chunk_chars(self, chunk: str, cache: dict) -> tuple[int, ...]:
+    def _chunk_chars(self, chunk: str, cache: dict) -> bytes:
         """Char n-gram ids of one lower-cased white-space chunk, cached."""
         char = self.parts()[1]
         vocab = char.vocabulary_
-        hit = cache[chunk] = tuple(vocab[g] for g in char.build_analyzer()(chunk) if g in vocab)
+        hit = cache[chunk] = array("i", [vocab[g] for g in char.build_analyzer()(chunk) if g in vocab]).tobytes()
         return hit
 
-    def _char_ids(self, texts: Sequence[str], cache: dict) -> tuple[list[int], list[int]]:
-        """Character n-gram ids (with repeats) of each text: (ids, row ends)."""
-        ids: list[int] = []
-        ends: list[int] = []
-        for text in texts:
-            for chunk in text.lower().split():
-                hit = cache.get(chunk)
-                ids += self._chunk_chars(chunk, cache) if hit is None else hit
-            ends.append(len(ids))
-        return ids, ends
+    def _chunk_both(self, chunk: str, word_cache: dict, char_cache: dict, both: dict) -> tuple[bytes, bytes]:
+        """Word unigram ids and char ids shifted by ``n_word_features_`` (``transform``'s entry), cached."""
+        w, toks = word_cache.get(chunk) or self._chunk_words(chunk, word_cache)
+        c = char_cache.get(chunk)
+        if c is None:
+            c = self._chunk_chars(chunk, char_cache)
+        shifted = np.frombuffer(c, dtype=np.int32) + np.int32(self.n_word_features_)
+        hit = both[chunk] = (w + shifted.tobytes(), toks)
+        return hit
 
     @staticmethod
-    def _counts(ids: list[int], ends: list[int], n_cols: int) -> sp.csr_matrix:
-        """Count matrix with sorted, summed indices (as sklearn's ``CountVectorizer`` builds it).
+    def _row_keys(parts: list[bytes], text_ends: list[int], n_cols: int) -> np.ndarray:
+        """``row * n_cols + id`` for the ids in ``parts`` (chunk entries, text ``r`` ending at chunk ``text_ends[r]``)."""
+        ids = np.frombuffer(b"".join(parts), dtype=np.int32).astype(np.int64)
+        if len(text_ends) > 1 and len(ids):
+            chunk_len = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts)) // 4
+            bounds = np.concatenate([[0], np.cumsum(chunk_len)])[np.asarray(text_ends, dtype=np.int64)]
+            ids += np.repeat(np.arange(len(text_ends), dtype=np.int64) * n_cols, np.diff(bounds, prepend=0))
+        return ids
+
+    def _bigram_keys(self, tparts: list[bytes], text_ends: list[int], n_cols: int) -> np.ndarray:
+        """``row * n_cols + id`` of the vocabulary bigrams among consecutive word tokens of each text."""
+        _, keys, ids, m = self._bigram_index()
+        tok = np.frombuffer(b"".join(tparts), dtype=np.int32).astype(np.int64)
+        if len(tok) < 2 or len(keys) == 0:
+            return np.empty(0, dtype=np.int64)
+        n_rows = len(text_ends)
+        if n_rows > 1:
+            chunk_len = np.fromiter(map(len, tparts), dtype=np.int64, count=len(tparts)) // 4
+            tok_ends = np.concatenate([[0], np.cumsum(chunk_len)])[np.asarray(text_ends, dtype=np.int64)]
+        else:
+            tok_ends = np.array([len(tok)], dtype=np.int64)
+        first, second = tok[:-1], tok[1:]
+        ok = (first >= 0) & (second >= 0)
+        last = tok_ends[:-1] - 1  # a text's last token pairs with nothing
+        ok[last[(last >= 0) & (last < len(ok))]] = False
+        pos = np.flatnonzero(ok)
+        pair = first[pos] * m + second[pos]
+        at = np.minimum(np.searchsorted(keys, pair), len(keys) - 1)
+        found = keys[at] == pair
+        rows = np.searchsorted(tok_ends, pos[found], side="right") if n_rows > 1 else 0
+        return ids[at[found]] + rows * n_cols
+
+    @staticmethod
+    def _counts(keys: np.ndarray, n_rows: int, n_cols: int) -> sp.csr_matrix:
+        """Count matrix of ``row * n_cols + column`` keys, with sorted, summed indices (as sklearn's
+        ``CountVectorizer`` builds it).
 
         Sorted and summed with numpy and handed to scipy in canonical form: scipy's own
         ``sum_duplicates`` and format checks cost more than the counting for a one-text call.
         """
-        n_rows = len(ends)
-        keys = np.asarray(ids, dtype=np.int64)
-        if n_rows > 1:
-            keys += np.repeat(np.arange(n_rows, dtype=np.int64) * n_cols, np.diff(ends, prepend=0))
         keys.sort()
         first = np.empty(len(keys) + 1, dtype=bool)  # first[i]: keys[i] starts a run; first[-1]: the end
         first[0] = first[-1] = True
@@ -199,40 +216,52 @@ class TextVectorizer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
         data *= idf[indices]
         inplace_csr_row_normalize_l2(SimpleNamespace(data=data, shape=(len(indptr) - 1, 0), indices=indices, indptr=indptr))
 
+    def _analyzer_keys(self, texts: list[str], part: TfidfVectorizer, shift: int, n_cols: int) -> np.ndarray:
+        """``row * n_cols + id + shift`` through sklearn's own analyzer (word n-grams above 2)."""
+        analyze, get = part.build_analyzer(), part.vocabulary_.get
+        ids: list[int] = []
+        for r, text in enumerate(texts):
+            base = r * n_cols + shift
+            ids.extend(j + base for j in map(get, analyze(text)) if j is not None)
+        return np.asarray(ids, dtype=np.int64)
+
+    def _word_keys(self, texts: list[str], n_cols: int) -> np.ndarray:
+        """Word n-gram keys (``row * n_cols + id``, with repeats) of each text."""
+        if self.word_ngrams > 2:  # not our configuration: sklearn's analyzer
+            return self._analyzer_keys(texts, self.parts()[0], 0, n_cols)
+        cache = self._caches()[0]
+        wparts: list[bytes] = []
+        tparts: list[bytes] = []
+        ends: list[int] = []
+        for text in texts:
+            for chunk in text.lower().split():
+                w, t = cache.get(chunk) or self._chunk_words(chunk, cache)
+                wparts.append(w)
+                tparts.append(t)
+            ends.append(len(wparts))
+        return np.concatenate([self._row_keys(wparts, ends, n_cols), self._bigram_keys(tparts, ends, n_cols)])
+
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
         """Word and char TF-IDF side by side (word features first), one row per text."""
         texts = list(texts)
         word_cache, char_cache, both = self._caches()
         n_word = self.n_word_features_
-        get_pair = self._bigram_ids().get
-        ids: list[int] = []
-        ends: list[int] = []
+        n_cols = n_word + len(self.char_terms_)
         if self.word_ngrams > 2:  # not our configuration: the two parts one after the other
-            w_ids, w_ends = self._word_ids(texts, word_cache)
-            c_ids, c_ends = self._char_ids(texts, char_cache)
-            wpos = cpos = 0
-            for we, ce in zip(w_ends, c_ends, strict=True):
-                ids += w_ids[wpos:we]
-                ids += [j + n_word for j in c_ids[cpos:ce]]
-                wpos, cpos = we, ce
-                ends.append(len(ids))
+            keys = np.concatenate([self._word_keys(texts, n_cols), self._char_keys(texts, n_cols, n_word)])
         else:
-            # One count matrix over both parts; a chunk's entry holds its word tokens and the ids of
-            # its unigrams and (shifted by n_word) char n-grams.
+            # One count matrix over both parts, from one cache entry per chunk (unigram and shifted char ids).
+            parts: list[bytes] = []
+            tparts: list[bytes] = []
+            ends: list[int] = []
             for text in texts:
-                tokens: list[str] = []
                 for chunk in text.lower().split():
-                    hit = both.get(chunk)
-                    if hit is None:
-                        toks, w = self._chunk_words(chunk, word_cache)
-                        c = self._chunk_chars(chunk, char_cache)
-                        hit = both[chunk] = (toks, (*w, *(j + n_word for j in c)))
-                    tokens += hit[0]
-                    ids += hit[1]
-                if len(tokens) > 1:
-                    ids += [j for j in map(get_pair, pairwise(tokens)) if j is not None]
-                ends.append(len(ids))
-        X = self._counts(ids, ends, n_word + len(self.char_terms_))
+                    hit = both.get(chunk) or self._chunk_both(chunk, word_cache, char_cache, both)
+                    parts.append(hit[0])
+                    tparts.append(hit[1])
+                ends.append(len(parts))
+            keys = np.concatenate([self._row_keys(parts, ends, n_cols), self._bigram_keys(tparts, ends, n_cols)])
+        X = self._counts(keys, len(texts), n_cols)
         indptr = X.indptr
         # Each part is normalized on its own: split every row at its first char feature (rows are
         # sorted, word ids < n_word come first).
@@ -246,7 +275,7 @@ class TextVectorizer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
     def warm(self) -> TextVectorizer:
         """Build the lookup tables ``transform`` needs (a service does it at load, not in a request)."""
         self.parts()
-        self._bigram_ids()
+        self._bigram_index()
         self._idf_all()
         self.word_name_list()
         return self
@@ -261,10 +290,22 @@ class TextVectorizer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
 
     def transform_words(self, texts: Sequence[str]) -> sp.csr_matrix:
         """The word n-gram part alone (the first ``n_word_features_`` columns of ``transform``)."""
-        ids, ends = self._word_ids(list(texts), self._caches()[0])
-        X = self._counts(ids, ends, self.n_word_features_)
+        texts = list(texts)
+        X = self._counts(self._word_keys(texts, self.n_word_features_), len(texts), self.n_word_features_)
         self._tfidf(X.data, X.indices, self.parts()[0].idf_, X.indptr)
         return X
+
+    def _char_keys(self, texts: list[str], n_cols: int, shift: int = 0) -> np.ndarray:
+        """Character n-gram keys (``row * n_cols + id + shift``, with repeats) of each text."""
+        cache = self._caches()[1]
+        parts: list[bytes] = []
+        ends: list[int] = []
+        for text in texts:
+            for chunk in text.lower().split():
+                hit = cache.get(chunk)
+                parts.append(self._chunk_chars(chunk, cache) if hit is None else hit)
+            ends.append(len(parts))
+        return self._row_keys(parts, ends, n_cols) + shift
 
     def transform_chars(self, texts: Sequence[str]) -> sp.csr_matrix:
         """The character n-gram part, identical to sklearn's ``char_wb`` TF-IDF but much faster.
@@ -272,8 +313,9 @@ class TextVectorizer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
         ``char_wb`` n-grams never cross a word boundary, so a document's n-grams are the
         concatenation of its words' n-grams: they are computed once per distinct word and cached.
         """
-        ids, ends = self._char_ids(list(texts), self._caches()[1])
-        X = self._counts(ids, ends, len(self.char_terms_))
+        texts = list(texts)
+        n_char = len(self.char_terms_)
+        X = self._counts(self._char_keys(texts, n_char), len(texts), n_char)
         self._tfidf(X.data, X.indices, self.parts()[1].idf_, X.indptr)
         return X
 
@@ -287,6 +329,15 @@ class TextVectorizer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
     def word_names(self) -> np.ndarray:
         """Names of the word features (the first ``n_word_features_`` columns)."""
         return self.word_terms_
+
+    def skip_only_mask(self, skip: frozenset[str]) -> np.ndarray:
+        """Per word feature: is it made only of ``skip`` words (remembered for the last skip set)."""
+        cached = self.__dict__.get("_skip_only")
+        if cached is None or cached[0] is not skip:
+            mask = np.fromiter((all(w in skip for w in name.split()) for name in self.word_name_list()),
+                               dtype=bool, count=self.n_word_features_)
+            cached = self._skip_only = (skip, mask)
+        return cached[1]
 
     def word_name_list(self) -> list[str]:
         """``word_names()`` as Python strings (indexing a numpy string array builds a new object each time)."""
@@ -313,7 +364,7 @@ def top_word_evidence(
     if idx.size == 0:
         return []
     contrib = vals * weights[idx]
-    order = np.argsort(-contrib)
+    order = np.argsort(-contrib, kind="stable")  # equal contributions: in column order
     names = vectorizer.word_name_list()
     # Python scalars from here: the loop reads a few entries, numpy scalars cost more than the work.
     contrib_l, idx_l = contrib.tolist(), idx.tolist()
@@ -336,9 +387,8 @@ def top_word_evidence_batch(
     """``top_word_evidence`` of row ``i`` of ``X`` under weights ``coef[t]`` for every ``(i, t)`` of ``hits``.
 
     Same output as calling ``top_word_evidence`` per hit, with the numpy work done once for all hits:
-    the positive contributions of each hit are sorted (hit, then contribution descending). Where two
-    of a hit's positive contributions are equal, their order is whatever ``np.argsort`` gives in
-    ``top_word_evidence``, so such a hit (rare) goes through it.
+    the positive contributions of each hit are sorted (hit, then contribution descending, then column:
+    both sorts are stable over a row's entries, which are in column order).
     """
     hits = np.asarray(hits, dtype=np.int64).reshape(-1, 2)
     if len(hits) == 0:
@@ -353,35 +403,21 @@ def top_word_evidence_batch(
     word = idx < n_word
     hit_of, idx, pos = hit_of[word], idx[word], pos[word]
     contrib = X.data[pos] * coef[topics[hit_of], idx]  # the same float32 products as top_word_evidence
-    positive = contrib > 0
-    hit_of, idx, contrib = hit_of[positive], idx[positive], contrib[positive]
+    keep = (contrib > 0) & ~vectorizer.skip_only_mask(skip)[idx]  # n-grams of skip words alone explain nothing
+    hit_of, idx, contrib = hit_of[keep], idx[keep], contrib[keep]
     order = np.lexsort((-contrib, hit_of))
-    hit_of, idx, contrib = hit_of[order], idx[order], contrib[order]
-    tied = set(hit_of[1:][(hit_of[1:] == hit_of[:-1]) & (contrib[1:] == contrib[:-1])].tolist())
+    hit_of, idx = hit_of[order], idx[order]
     bounds = np.searchsorted(hit_of, np.arange(len(hits) + 1)).tolist()
     names = vectorizer.word_name_list()
     idx_l = idx.tolist()
-    # "made only of skip words", per feature, remembered for this skip set (the same set every call)
-    cached = vectorizer.__dict__.get("_skip_only")
-    if cached is None or cached[0] is not skip:
-        cached = vectorizer._skip_only = (skip, {})
-    skip_only = cached[1]
     results: list[list[str]] = []
     for h in range(len(hits)):
-        if h in tied:
-            r, t = int(rows[h]), int(topics[h])
-            a, b = X.indptr[r], X.indptr[r + 1]
-            results.append(top_word_evidence(vectorizer, (X.indices[a:b], X.data[a:b]), coef[t], k=k, skip=skip))
-            continue
         out: list[str] = []
         for j in idx_l[bounds[h]:bounds[h + 1]]:
             if len(out) >= k:
                 break
             phrase = names[j]
-            only = skip_only.get(j)
-            if only is None:
-                only = skip_only[j] = all(w in skip for w in phrase.split())
-            if only or any(phrase in p for p in out):
+            if any(phrase in p for p in out):
                 continue
             out = [p for p in out if p not in phrase]
             out.append(phrase)

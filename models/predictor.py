@@ -56,6 +56,7 @@ class SklearnPredictor:
                 est.coef_ = np.asfortranarray(coef)
         if hasattr(self.vectorizer, "warm"):  # its lookup tables are built now, not in the first request
             self.vectorizer.warm()
+            self.vectorizer.skip_only_mask(stopwords())
         self._prepared = True
 
     def sentiment_proba(self, texts: Sequence[str]) -> np.ndarray:
@@ -94,9 +95,10 @@ class SklearnPredictor:
     def _polarities(self, texts: list[str], hits: np.ndarray, sent: np.ndarray, labels: list[str]) -> list[str]:
         if len(hits) == 0:
             return []
+        pairs = hits.tolist()  # Python ints: iterating the numpy rows costs more than the lookups
         if self.polarity is None:  # no topic-polarity labels in training: the text's overall sentiment
-            return [labels[i] for i, _ in hits]
-        F = self.polarity.features(self.vectorizer, [texts[i] for i, _ in hits], [int(t) for _, t in hits],
+            return [labels[i] for i, _ in pairs]
+        F = self.polarity.features(self.vectorizer, [texts[i] for i, _ in pairs], [t for _, t in pairs],
                                    sent[hits[:, 0]])
         return self.polarity.predict(F).tolist()
 

@@ -57,13 +57,13 @@ def clean_texts(texts: Sequence[str], progress: bool = False, desc: str = "norma
 
     pipeline = get_pipeline()
     if not progress or len(texts) < 2000:
-        return [c.text for c in pipeline.process_batch(texts)]
+        return [c.text for c in pipeline.process_batch(texts, tokenize=False)]
     from tqdm import tqdm
 
     out: list[str] = []
     step = 1000
     for i in tqdm(range(0, len(texts), step), desc=desc, unit="k texts"):
-        out.extend(c.text for c in pipeline.process_batch(texts[i: i + step]))
+        out.extend(c.text for c in pipeline.process_batch(texts[i: i + step], tokenize=False))
     return out
 
 
@@ -183,7 +183,7 @@ def train(
     if not records:
         raise BazkhordError("train.no_data", "No training records.", {})
     raw_unlabelled = [u for u in (unlabelled or []) if u and u.strip()]
-    normalize = lambda s: get_pipeline().process(s).text  # noqa: E731
+    normalize = lambda s: get_pipeline().process(s, tokenize=False).text  # noqa: E731
 
     texts = clean_texts([r.text for r in records], progress)
     topic_rows = [i for i, r in enumerate(records) if r.topics is not None]

@@ -33,19 +33,25 @@ class TextPipeline:
         # hazm's word_tokenize() is this tokenizer with default options (shared, built once).
         self._tokenize = lexicon.word_tokenizer().tokenize if tokenize else None
 
-    def process(self, text: str) -> CleanText:
-        """Main method: raw text → ``CleanText``. Never raises on a ``str``."""
+    def process(self, text: str, tokenize: bool | None = None) -> CleanText:
+        """Main method: raw text → ``CleanText``. Never raises on a ``str``.
+
+        ``tokenize=False`` skips tokenization for this call (``tokens`` empty, no ``negation`` flag):
+        the models read ``CleanText.text`` alone, and hazm's tokenizer is a quarter of the pipeline's cost.
+        """
         if not isinstance(text, str):
             text = "" if text is None else str(text)
         spans = self.masker.find(text) if self.masker is not None else ()
         fixed = [(s.start, s.end, self.masker.placeholder.format(type=s.type)) for s in spans] if spans else ()
-        out = self.normalizer.run(text, fixed, tokenize=self._tokenize)
+        tokenizer = self._tokenize if tokenize is not False else None
+        out = self.normalizer.run(text, fixed, tokenize=tokenizer)
         flags = dict(out.flags)
-        flags["negation"] = count_negations(out.tokens)
+        if tokenizer is not None:
+            flags["negation"] = count_negations(out.tokens)
         return CleanText(text=out.text, pii=spans, tokens=out.tokens, flags=flags)
 
-    def process_batch(self, texts: Iterable[str]) -> list[CleanText]:
-        return [self.process(t) for t in texts]
+    def process_batch(self, texts: Iterable[str], tokenize: bool | None = None) -> list[CleanText]:
+        return [self.process(t, tokenize) for t in texts]
 
 
 @lru_cache(maxsize=1)
