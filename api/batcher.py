@@ -23,9 +23,25 @@ from typing import Any
 Waiter = Future | tuple[asyncio.AbstractEventLoop, asyncio.Future]
 
 
+class Arrival:
+    """One analysis request on its way to the batcher (counted from the moment it reached the app)."""
+
+    __slots__ = ("_counts", "_loop")
+
+    def __init__(self, counts: dict[asyncio.AbstractEventLoop, int], loop: asyncio.AbstractEventLoop) -> None:
+        self._counts, self._loop = counts, loop
+        counts[loop] = counts.get(loop, 0) + 1
+
+    def done(self) -> None:
+        """It reached the batcher, or ended before (an error): no longer waited for. Idempotent."""
+        if self._loop is not None:
+            self._counts[self._loop] -= 1
+            self._loop = None
+
+
 class MicroBatcher:
     def __init__(self, get_analyzer: Callable[[], Any], max_items: int = 256, max_wait_s: float = 0.002,
-                 loop_max_items: int = 32, loop_max_chars: int = 8000) -> None:
+                 loop_max_items: int = 32, loop_max_chars: int = 8000, linger_s: float = 0.002) -> None:
         self._get = get_analyzer
         self.max_items = max_items
         self.max_wait_s = max_wait_s
@@ -36,6 +52,13 @@ class MicroBatcher:
         self.loop_max_chars = loop_max_chars
         self._loop_size: dict[asyncio.AbstractEventLoop, list[int]] = {}  # [texts, characters] pending
         self._loop_pending: dict[asyncio.AbstractEventLoop, list[tuple[Sequence[str], asyncio.Future]]] = {}
+        # Adaptive batching: a loop batch waits (at most ``linger_s``) for the requests that have reached
+        # the app but not yet the batcher (their body and validation are being processed on the same
+        # loop), so that under concurrency the model's per-call cost is shared by all of them; a request
+        # alone is analysed at once.
+        self.linger_s = linger_s
+        self._arriving: dict[asyncio.AbstractEventLoop, int] = {}
+        self._loop_started: dict[asyncio.AbstractEventLoop, float] = {}
 
     def _ensure_worker(self) -> None:
         if self._thread is None:
@@ -57,7 +80,11 @@ class MicroBatcher:
         self._queue.put((texts, fut))
         return fut.result()
 
-    async def analyze_async(self, texts: Sequence[str]) -> tuple[Any, list]:
+    def arrival(self) -> Arrival:
+        """Count a request that will call ``analyze_async`` (on the running loop) until ``done()``."""
+        return Arrival(self._arriving, asyncio.get_running_loop())
+
+    async def analyze_async(self, texts: Sequence[str], arrival: Arrival | None = None) -> tuple[Any, list]:
         """``analyze`` for a coroutine, batched on the event loop itself.
 
         Requests that reach this point in the same turn of the loop (requests whose bytes arrived
@@ -66,6 +93,8 @@ class MicroBatcher:
         A batch holds at most ``loop_max_items`` texts and ``loop_max_chars`` characters, so the loop is
         never blocked for long (a few ms); bigger requests go to a worker thread.
         """
+        if arrival is not None:
+            arrival.done()
         chars = sum(len(t) for t in texts)
         if len(texts) >= self.loop_max_items or chars >= self.loop_max_chars:
             import anyio.to_thread
@@ -77,7 +106,8 @@ class MicroBatcher:
         if pending is None:
             pending = self._loop_pending[loop] = []
             self._loop_size[loop] = [0, 0]
-            loop.call_soon(self._flush_loop, loop)
+            self._loop_started[loop] = time.perf_counter()
+            loop.call_soon(self._flush_when_ready, loop)
         pending.append((texts, fut))
         size = self._loop_size[loop]
         size[0] += len(texts)
@@ -86,8 +116,19 @@ class MicroBatcher:
             self._flush_loop(loop)
         return await fut
 
+    def _flush_when_ready(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Flush, unless requests still on their way may join within the linger time (then look again
+        next turn of the loop: their tasks run in between)."""
+        if loop not in self._loop_pending:  # flushed already (the batch filled up)
+            return
+        if self._arriving.get(loop, 0) > 0 and time.perf_counter() - self._loop_started[loop] < self.linger_s:
+            loop.call_soon(self._flush_when_ready, loop)
+            return
+        self._flush_loop(loop)
+
     def _flush_loop(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop_size.pop(loop, None)
+        self._loop_started.pop(loop, None)
         jobs = self._loop_pending.pop(loop, None)
         if not jobs:
             return
@@ -156,3 +197,22 @@ def _resolve(items: list[tuple[asyncio.Future, Any, bool]]) -> None:
             fut.set_exception(value)
         else:
             fut.set_result(value)
+
+
+class ArrivalMiddleware:
+    """Counts the analysis requests (``POST path``) from the moment they reach the app until they reach
+    the batcher or end, so that a loop batch can wait for them (``MicroBatcher.linger_s``)."""
+
+    def __init__(self, app: Any, batcher: MicroBatcher, path: str = "/v1/analyze") -> None:
+        self.app, self.batcher, self.path = app, batcher, path
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope.get("method") != "POST" or scope.get("path") != self.path:
+            await self.app(scope, receive, send)
+            return
+        arrival = self.batcher.arrival()
+        scope.setdefault("state", {})["analyze_arrival"] = arrival
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            arrival.done()

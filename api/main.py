@@ -23,7 +23,7 @@ from uvicorn.server import HANDLED_SIGNALS
 
 import api.routes
 from api.analyzer_holder import AnalyzerHolder, load_startup_analyzer
-from api.batcher import MicroBatcher
+from api.batcher import ArrivalMiddleware, MicroBatcher
 from api.deps import KeyCache, dispose_engine, sessionmaker_for
 from api.errors import install_error_handlers
 from api.observability import Metrics, ObservabilityMiddleware, configure_logging
@@ -112,6 +112,7 @@ def create_app(settings: Settings | None = None, analyzer: Any = None, load_mode
         holder.set(analyzer)
 
     install_error_handlers(app)
+    app.add_middleware(ArrivalMiddleware, batcher=app.state.batcher)
     app.add_middleware(ObservabilityMiddleware, metrics=metrics)
     _include_routers(app)
     return app

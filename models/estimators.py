@@ -313,20 +313,46 @@ class TopicPolarityClassifier(BaseEstimator):
         state.pop("_cue_cache", None)
         return state
 
-    def features(self, vectorizer, texts: Sequence[str], topics: Sequence[int], doc_proba: np.ndarray):
+    def windows(self, texts: Sequence[str], topics: Sequence[int]) -> list[str]:
+        """Each text's context window around the cues of its topic."""
         cue_sets = self._cue_sets()
         tokens: dict[str, list[str]] = {}  # a text with several topics is tokenized once
-        windows = []
+        out = []
         for t, k in zip(texts, topics, strict=True):
             toks = tokens.get(t)
             if toks is None:
                 toks = tokens[t] = _TOKEN.findall(t)
             cues, firsts = cue_sets[k]
-            windows.append(context_window(t, cues, self.width, toks, firsts))
+            out.append(context_window(t, cues, self.width, toks, firsts))
+        return out
+
+    def features(self, vectorizer, texts: Sequence[str], topics: Sequence[int], doc_proba: np.ndarray):
         # [window words | doc sentiment * doc_weight | one-hot topic], as one CSR (sp.hstack of the three
         # blocks, without its per-block conversions: most of a one-text analysis otherwise)
         dense = np.asarray(doc_proba, dtype=np.float32) * self.doc_weight
-        return hstack_dense_onehot(vectorizer.transform_words(windows), dense, topics, len(cue_sets))
+        return hstack_dense_onehot(vectorizer.transform_words(self.windows(texts, topics)), dense, topics,
+                                   len(self._cue_sets()))
+
+    def decision_windows(self, vectorizer, texts: Sequence[str], topics: Sequence[int], doc_proba: np.ndarray) -> np.ndarray:
+        """``features(...) @ coef_.T + intercept_`` without building the feature matrix.
+
+        The same operations in the same order as the sparse product over a row of ``features`` (its word
+        entries, then the three sentiment columns, then the one-hot column), so the same floats: a
+        zero sentiment column, which ``features`` leaves out, adds a signed zero here.
+        """
+        words = vectorizer.transform_words(self.windows(texts, topics))
+        n_word, coef = words.shape[1], self.coef_
+        scores = np.asarray(words @ coef[:, :n_word].T)
+        dense = np.asarray(doc_proba, dtype=np.float32) * self.doc_weight
+        for j in range(dense.shape[1]):
+            scores += dense[:, j : j + 1] * coef[:, n_word + j]
+        scores += coef[:, n_word + dense.shape[1] + np.asarray(topics, dtype=np.int64)].T
+        return scores + self.intercept_
+
+    def predict_windows(self, vectorizer, texts: Sequence[str], topics: Sequence[int], doc_proba: np.ndarray) -> list[str]:
+        """``predict(features(...))`` as a list of labels (the predictor's path)."""
+        labels = self.classes_.tolist()
+        return [labels[i] for i in self.decision_windows(vectorizer, texts, topics, doc_proba).argmax(axis=1).tolist()]
 
     def fit(self, F, y: Sequence[str]) -> TopicPolarityClassifier:
         yi = np.array([SENTIMENTS.index(v) for v in y])

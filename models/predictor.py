@@ -98,9 +98,8 @@ class SklearnPredictor:
         pairs = hits.tolist()  # Python ints: iterating the numpy rows costs more than the lookups
         if self.polarity is None:  # no topic-polarity labels in training: the text's overall sentiment
             return [labels[i] for i, _ in pairs]
-        F = self.polarity.features(self.vectorizer, [texts[i] for i, _ in pairs], [t for _, t in pairs],
-                                   sent[hits[:, 0]])
-        return self.polarity.predict(F).tolist()
+        return self.polarity.predict_windows(self.vectorizer, [texts[i] for i, _ in pairs], [t for _, t in pairs],
+                                             sent[hits[:, 0]])
 
     # -- persistence -------------------------------------------------------------------------
     def save(self, out_dir: str | Path) -> Path:

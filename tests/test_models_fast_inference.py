@@ -131,6 +131,22 @@ def test_predict_matches_reference(analyzer, texts):
         assert abstained == (not exp)
 
 
+def test_polarity_scores_without_feature_matrix_are_bit_identical(analyzer, texts):
+    pred = analyzer.predictor
+    if pred.polarity is None:
+        pytest.skip("model without a polarity head")
+    clean = [d.text for d in analyzer.pipeline.process_batch(texts, tokenize=False)]
+    X = pred.vectorizer.transform(clean)
+    sent = pred.sentiment.predict_proba(X)
+    sent[::7, 1] = 0.0  # zero sentiment columns are left out of the feature matrix
+    hits = np.argwhere((pred.topics.predict_proba(X) >= pred.topics.thresholds_) & pred.topics.seen_)
+    args = (pred.vectorizer, [clean[i] for i, _ in hits], [int(t) for _, t in hits], sent[hits[:, 0]])
+    F = pred.polarity.features(*args)
+    want = np.asarray(F @ pred.polarity.coef_.T) + pred.polarity.intercept_
+    assert np.array_equal(pred.polarity.decision_windows(*args), want)
+    assert pred.polarity.predict_windows(*args) == pred.polarity.predict(F).tolist()
+
+
 def test_one_text_equals_batch(analyzer, texts):
     sample = texts[:40] + EDGE_TEXTS
     batch = [a.to_dict() for a in analyzer.analyze(sample)]

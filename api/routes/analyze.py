@@ -45,7 +45,7 @@ async def analyze(
                            "reason": f"text is longer than {settings.max_text_chars} characters"})
     if errors:
         raise BazkhordError("request.invalid", "Some texts are not valid; see details.", errors, 422)
-    used, results = await request.app.state.batcher.analyze_async(texts)
+    used, results = await request.app.state.batcher.analyze_async(texts, getattr(request.state, "analyze_arrival", None))
     request.app.state.metrics.analyzed.labels("analyze").inc(len(results))
     # JSONResponse directly: the results are already plain dicts in the documented shape
     return JSONResponse({"model": used.version, "results": [a.to_dict() for a in results]})
