@@ -26,6 +26,7 @@ from api.analyzer_holder import AnalyzerHolder, load_startup_analyzer
 from api.batcher import ArrivalMiddleware, MicroBatcher
 from api.deps import KeyCache, dispose_engine, sessionmaker_for
 from api.errors import install_error_handlers
+from api.fastpath import AnalyzeFastPath
 from api.observability import Metrics, ObservabilityMiddleware, configure_logging
 from api.ratelimit import RateLimiter
 from api.settings import Settings, get_settings
@@ -112,6 +113,8 @@ def create_app(settings: Settings | None = None, analyzer: Any = None, load_mode
         holder.set(analyzer)
 
     install_error_handlers(app)
+    if settings.analyze_fast_path:
+        app.add_middleware(AnalyzeFastPath, fastapi_app=app)
     app.add_middleware(ArrivalMiddleware, batcher=app.state.batcher)
     app.add_middleware(ObservabilityMiddleware, metrics=metrics)
     _include_routers(app)

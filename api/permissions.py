@@ -72,9 +72,23 @@ def allowed(method: str, path: str) -> frozenset[str] | None:
     return PERMISSIONS.get((method.upper(), path))
 
 
+def api_routes(routes) -> list:
+    """Every ``APIRoute`` of a route table, included routers walked into."""
+    from fastapi.routing import APIRoute
+
+    out = []
+    for route in routes:
+        if isinstance(route, APIRoute):
+            out.append(route)
+        elif hasattr(route, "original_router"):  # FastAPI ≥ 0.16x wraps included routers
+            out += api_routes(route.original_router.routes)
+        elif hasattr(route, "routes") and not hasattr(route, "methods"):
+            out += api_routes(route.routes)
+    return out
+
+
 def app_routes(app) -> list[tuple[str, str, tuple[str, ...] | None, bool]]:
     """(method, path, declared roles or None when no key is required, in OpenAPI) for every API route."""
-    from fastapi.routing import APIRoute
 
     def declared(dependant) -> tuple[str, ...] | None:
         for dep in dependant.dependencies:
@@ -83,16 +97,5 @@ def app_routes(app) -> list[tuple[str, str, tuple[str, ...] | None, bool]]:
                 return tuple(roles)
         return None
 
-    def walk(routes) -> list:
-        out = []
-        for route in routes:
-            if isinstance(route, APIRoute):
-                roles = declared(route.dependant)
-                out += [(m, route.path, roles, route.include_in_schema) for m in sorted(route.methods - {"HEAD"})]
-            elif hasattr(route, "original_router"):  # FastAPI ≥ 0.16x wraps included routers
-                out += walk(route.original_router.routes)
-            elif hasattr(route, "routes") and not hasattr(route, "methods"):
-                out += walk(route.routes)
-        return out
-
-    return walk(app.routes)
+    return [(m, route.path, declared(route.dependant), route.include_in_schema)
+            for route in api_routes(app.routes) for m in sorted(route.methods - {"HEAD"})]

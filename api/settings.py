@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     store_raw_text: bool = False  # raw text is not stored unless explicitly configured
     max_text_chars: int = 5000
     max_analyze_items: int = 1000
+    # plainly valid POST /v1/analyze requests skip FastAPI's per-request machinery (api/fastpath.py)
+    analyze_fast_path: bool = True
     max_batch_items: int = 10000
     max_upload_bytes: int = 50 * 1024 * 1024
     registry_poll_seconds: float = 5.0  # replicas re-read the active model version this often; 0 disables

@@ -118,3 +118,56 @@ def test_async_batches_are_bounded_in_texts_and_characters():
         assert model.calls == [2, 1]
 
     asyncio.run(main())
+
+
+def test_async_batch_waits_for_requests_already_in_the_app_but_not_longer_than_linger():
+    import asyncio
+    import time
+
+    model = Upper()
+    model.gate.set()
+    b = MicroBatcher(lambda: model, linger_s=0.5)
+
+    async def late(arrival, text, turns):
+        for _ in range(turns):  # body and validation still being processed: a few turns of the loop
+            await asyncio.sleep(0)
+        return await b.analyze_async([text], arrival)
+
+    async def main():
+        # three requests reached the app; the first reaches the batcher at once, the others a few turns later
+        arrivals = [b.arrival() for _ in range(3)]
+        outs = await asyncio.gather(*(late(a, f"t{i}", 3 * i) for i, a in enumerate(arrivals)))
+        assert [r for _, r in outs] == [["T0"], ["T1"], ["T2"]]
+        assert model.calls == [3]  # one model call for the three
+        model.calls.clear()
+        # alone: analysed at once, not after the linger time
+        t0 = time.perf_counter()
+        await b.analyze_async(["x"], b.arrival())
+        assert model.calls == [1] and time.perf_counter() - t0 < 0.25
+        model.calls.clear()
+        # a request that never reaches the batcher (e.g. rejected) holds a batch at most linger_s
+        stuck = b.arrival()
+        t0 = time.perf_counter()
+        await b.analyze_async(["y"])
+        waited = time.perf_counter() - t0
+        assert model.calls == [1] and 0.45 <= waited < 2.0
+        stuck.done()
+        stuck.done()  # idempotent
+        assert b._arriving[asyncio.get_running_loop()] == 0
+
+    asyncio.run(main())
+
+
+def test_rejected_analysis_requests_are_no_longer_waited_for(tmp_path):
+    from tests.apiutil import make_client
+
+    class Fixed(Upper):
+        def analyze(self, texts):
+            raise AssertionError("not reached")
+
+    client, create_key = make_client(f"sqlite:///{tmp_path / 'b.db'}", Fixed())
+    key = create_key("ingest")
+    assert client.post("/v1/analyze", json={"texts": ["غذا"]}).status_code == 401  # no key
+    assert client.post("/v1/analyze", json={"texts": [" "]}, headers={"X-API-Key": key}).status_code == 422
+    assert client.post("/v1/analyze", content=b"{", headers={"X-API-Key": key}).status_code == 422
+    assert set(client.app.state.batcher._arriving.values()) <= {0}
