@@ -22,7 +22,7 @@ from store.db import serialized_writes
 from store.feedback import find_by_external_ids, insert_feedback
 from store.schema import Feedback
 
-ANALYZE_CHUNK = 512
+ANALYZE_CHUNK = 1024  # texts per model call (the Analyzer's own batch size)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,39 @@ from sklearn.utils.sparsefuncs_fast import inplace_csr_row_normalize_l2
 # A word is a run of letters/digits, half-space (ZWNJ) included, so "می‌خواهم" stays one token.
 TOKEN_PATTERN = r"(?u)[\w\u200c]*\w"
 # Derived state rebuilt on demand: never saved, dropped on refit.
-_CACHES = ("_parts", "_chunk_caches", "_idf_cat", "_word_name_list", "_pairs", "_skip_only")
+_CACHES = ("_parts", "_chunk_caches", "_idf_cat", "_word_name_list", "_pairs", "_pair_dict", "_skip_only")
+# Up to this many texts per call, per-text bookkeeping runs in Python: fewer steps than numpy's calls.
+SMALL_BATCH = 16
+
+
+def _csr_checked(data: np.ndarray, indices: np.ndarray, indptr: np.ndarray, shape: tuple[int, int]) -> sp.csr_matrix:
+    return sp.csr_matrix((data, indices, indptr), shape=shape)
+
+
+def _csr_unchecked(data: np.ndarray, indices: np.ndarray, indptr: np.ndarray, shape: tuple[int, int]) -> sp.csr_matrix:
+    """A CSR matrix of arrays already in canonical form (int32 indices), without scipy's format checks
+    (a dozen numpy calls, more than a one-text transform's own arithmetic)."""
+    m = sp.csr_matrix.__new__(sp.csr_matrix)
+    sp._base._spbase.__init__(m, None)
+    m.data, m.indices, m.indptr, m._shape = data, indices, indptr, shape
+    return m
+
+
+def _pick_csr():
+    """The unchecked constructor if this scipy builds the same, working matrix with it, else scipy's own."""
+    try:
+        args = (np.array([1.0, 2.0], dtype=np.float32), np.array([1, 0], dtype=np.int32)[::-1].copy(),
+                np.array([0, 1, 2], dtype=np.int32), (2, 3))
+        fast, ref = _csr_unchecked(*args), _csr_checked(*args)
+        dense = np.arange(6, dtype=np.float32).reshape(3, 2)
+        ok = (fast.shape == ref.shape and (fast != ref).nnz == 0 and np.array_equal(fast @ dense, ref @ dense)
+              and np.array_equal(fast[1].toarray(), ref[1].toarray()) and fast.has_canonical_format)
+        return _csr_unchecked if ok else _csr_checked
+    except Exception:
+        return _csr_checked
+
+
+_csr = _pick_csr()
 
 
 # auto_wrap_output_keys=None: the output is sparse, which set_output cannot turn into a DataFrame, and
@@ -157,24 +189,47 @@ class TextVectorizer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
     def _row_keys(parts: list[bytes], text_ends: list[int], n_cols: int) -> np.ndarray:
         """``row * n_cols + id`` for the ids in ``parts`` (chunk entries, text ``r`` ending at chunk ``text_ends[r]``)."""
         ids = np.frombuffer(b"".join(parts), dtype=np.int32).astype(np.int64)
-        if len(text_ends) > 1 and len(ids):
-            chunk_len = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts)) // 4
-            bounds = np.concatenate([[0], np.cumsum(chunk_len)])[np.asarray(text_ends, dtype=np.int64)]
-            ids += np.repeat(np.arange(len(text_ends), dtype=np.int64) * n_cols, np.diff(bounds, prepend=0))
+        n_rows = len(text_ends)
+        if n_rows > 1 and len(ids):
+            if n_rows <= SMALL_BATCH:  # a few texts: their id counts in Python cost less than numpy calls
+                counts, start = [], 0
+                for end in text_ends:
+                    counts.append(sum(map(len, parts[start:end])) >> 2)
+                    start = end
+            else:
+                chunk_len = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts)) // 4
+                counts = np.diff(np.concatenate([[0], np.cumsum(chunk_len)])[np.asarray(text_ends, dtype=np.int64)],
+                                 prepend=0)
+            ids += np.repeat(np.arange(n_rows, dtype=np.int64) * n_cols, counts)
         return ids
 
     def _bigram_keys(self, tparts: list[bytes], text_ends: list[int], n_cols: int) -> np.ndarray:
         """``row * n_cols + id`` of the vocabulary bigrams among consecutive word tokens of each text."""
         _, keys, ids, m = self._bigram_index()
-        tok = np.frombuffer(b"".join(tparts), dtype=np.int32).astype(np.int64)
-        if len(tok) < 2 or len(keys) == 0:
+        if len(keys) == 0:
             return np.empty(0, dtype=np.int64)
         n_rows = len(text_ends)
-        if n_rows > 1:
-            chunk_len = np.fromiter(map(len, tparts), dtype=np.int64, count=len(tparts)) // 4
-            tok_ends = np.concatenate([[0], np.cumsum(chunk_len)])[np.asarray(text_ends, dtype=np.int64)]
-        else:
-            tok_ends = np.array([len(tok)], dtype=np.int64)
+        if n_rows <= SMALL_BATCH:  # pair by pair in Python: fewer steps than the vectorized lookup
+            get = self._bigram_dict().get
+            out: list[int] = []
+            start = 0
+            for r, end in enumerate(text_ends):
+                tok = array("i")
+                tok.frombytes(b"".join(tparts[start:end]))
+                start = end
+                base, prev = r * n_cols, -1
+                for t in tok:
+                    if prev >= 0 and t >= 0:
+                        j = get(prev * m + t)
+                        if j is not None:
+                            out.append(j + base)
+                    prev = t
+            return np.array(out, dtype=np.int64)
+        tok = np.frombuffer(b"".join(tparts), dtype=np.int32).astype(np.int64)
+        if len(tok) < 2:
+            return np.empty(0, dtype=np.int64)
+        chunk_len = np.fromiter(map(len, tparts), dtype=np.int64, count=len(tparts)) // 4
+        tok_ends = np.concatenate([[0], np.cumsum(chunk_len)])[np.asarray(text_ends, dtype=np.int64)]
         first, second = tok[:-1], tok[1:]
         ok = (first >= 0) & (second >= 0)
         last = tok_ends[:-1] - 1  # a text's last token pairs with nothing
@@ -183,30 +238,51 @@ class TextVectorizer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
         pair = first[pos] * m + second[pos]
         at = np.minimum(np.searchsorted(keys, pair), len(keys) - 1)
         found = keys[at] == pair
-        rows = np.searchsorted(tok_ends, pos[found], side="right") if n_rows > 1 else 0
+        rows = np.searchsorted(tok_ends, pos[found], side="right")
         return ids[at[found]] + rows * n_cols
 
-    @staticmethod
-    def _counts(keys: np.ndarray, n_rows: int, n_cols: int) -> sp.csr_matrix:
-        """Count matrix of ``row * n_cols + column`` keys, with sorted, summed indices (as sklearn's
-        ``CountVectorizer`` builds it).
+    def _bigram_dict(self) -> dict[int, int]:
+        """``_bigram_index``'s pair keys → feature ids, as a dict (the small-batch lookup)."""
+        found = self.__dict__.get("_pair_dict")
+        if found is None:
+            _, keys, ids, _ = self._bigram_index()
+            found = self._pair_dict = dict(zip(keys.tolist(), ids.tolist(), strict=True))
+        return found
 
-        Sorted and summed with numpy and handed to scipy in canonical form: scipy's own
-        ``sum_duplicates`` and format checks cost more than the counting for a one-text call.
+    def _matrix(self, keys: np.ndarray, n_rows: int, n_cols: int, idf: np.ndarray,
+                split_at: int | None = None) -> sp.csr_matrix:
+        """TF-IDF matrix of ``row * n_cols + column`` keys (with repeats): counts with sorted, summed
+        indices as sklearn's ``CountVectorizer`` builds them, then sublinear tf × idf and L2 rows.
+
+        With ``split_at``, the columns before and from it are normalized each on their own (the word
+        and char parts of ``transform``). Sorted and summed with numpy and handed to scipy in canonical
+        form: scipy's own ``sum_duplicates`` and format checks cost more than the counting for a few texts.
         """
         keys.sort()
         first = np.empty(len(keys) + 1, dtype=bool)  # first[i]: keys[i] starts a run; first[-1]: the end
         first[0] = first[-1] = True
         np.not_equal(keys[1:], keys[:-1], out=first[1:-1])
         bounds = np.flatnonzero(first)
-        counts = (bounds[1:] - bounds[:-1]).astype(np.float32)
+        data = (bounds[1:] - bounds[:-1]).astype(np.float32)
         keys = keys[bounds[:-1]]
         if n_rows == 1:
-            return sp.csr_matrix((counts, keys.astype(np.int32), np.array([0, len(keys)], dtype=np.int32)),
-                                 shape=(1, n_cols))
-        rows = keys // n_cols
-        indptr = np.searchsorted(rows, np.arange(n_rows + 1)).astype(np.int32)
-        return sp.csr_matrix((counts, (keys - rows * n_cols).astype(np.int32), indptr), shape=(n_rows, n_cols))
+            indices = keys.astype(np.int32)
+            indptr = np.array([0, len(keys)], dtype=np.int32)
+            segments = indptr if split_at is None else \
+                np.array([0, np.searchsorted(keys, split_at), len(keys)], dtype=np.int32)
+        else:
+            edges = np.arange(n_rows + 1, dtype=np.int64) * n_cols
+            if split_at is None:
+                segments = indptr = np.searchsorted(keys, edges).astype(np.int32)
+            else:  # row starts and each row's first column >= split_at, interleaved: one search
+                both = np.empty(2 * n_rows + 1, dtype=np.int64)
+                both[0::2] = edges
+                both[1::2] = edges[:-1] + split_at
+                segments = np.searchsorted(keys, both).astype(np.int32)
+                indptr = np.ascontiguousarray(segments[0::2])
+            indices = (keys % n_cols).astype(np.int32)
+        self._tfidf(data, indices, idf, segments)
+        return _csr(data, indices, indptr, (n_rows, n_cols))
 
     @staticmethod
     def _tfidf(data: np.ndarray, indices: np.ndarray, idf: np.ndarray, indptr: np.ndarray) -> None:
@@ -261,16 +337,7 @@ class TextVectorizer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
                     tparts.append(hit[1])
                 ends.append(len(parts))
             keys = np.concatenate([self._row_keys(parts, ends, n_cols), self._bigram_keys(tparts, ends, n_cols)])
-        X = self._counts(keys, len(texts), n_cols)
-        indptr = X.indptr
-        # Each part is normalized on its own: split every row at its first char feature (rows are
-        # sorted, word ids < n_word come first).
-        is_word = np.concatenate([[0], np.cumsum(X.indices < n_word, dtype=np.int64)])
-        split = np.empty(2 * len(texts) + 1, dtype=indptr.dtype)
-        split[0::2] = indptr
-        split[1::2] = indptr[:-1] + (is_word[indptr[1:]] - is_word[indptr[:-1]])
-        self._tfidf(X.data, X.indices, self._idf_all(), split)
-        return X
+        return self._matrix(keys, len(texts), n_cols, self._idf_all(), split_at=n_word)
 
     def warm(self) -> TextVectorizer:
         """Build the lookup tables ``transform`` needs (a service does it at load, not in a request)."""
@@ -291,9 +358,8 @@ class TextVectorizer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
     def transform_words(self, texts: Sequence[str]) -> sp.csr_matrix:
         """The word n-gram part alone (the first ``n_word_features_`` columns of ``transform``)."""
         texts = list(texts)
-        X = self._counts(self._word_keys(texts, self.n_word_features_), len(texts), self.n_word_features_)
-        self._tfidf(X.data, X.indices, self.parts()[0].idf_, X.indptr)
-        return X
+        return self._matrix(self._word_keys(texts, self.n_word_features_), len(texts), self.n_word_features_,
+                            self.parts()[0].idf_)
 
     def _char_keys(self, texts: list[str], n_cols: int, shift: int = 0) -> np.ndarray:
         """Character n-gram keys (``row * n_cols + id + shift``, with repeats) of each text."""
@@ -315,9 +381,7 @@ class TextVectorizer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
         """
         texts = list(texts)
         n_char = len(self.char_terms_)
-        X = self._counts(self._char_keys(texts, n_char), len(texts), n_char)
-        self._tfidf(X.data, X.indices, self.parts()[1].idf_, X.indptr)
-        return X
+        return self._matrix(self._char_keys(texts, n_char), len(texts), n_char, self.parts()[1].idf_)
 
     def __getstate__(self):
         # caches are rebuilt on demand; they never go into a saved artifact

@@ -57,6 +57,8 @@ class SklearnPredictor:
         if hasattr(self.vectorizer, "warm"):  # its lookup tables are built now, not in the first request
             self.vectorizer.warm()
             self.vectorizer.skip_only_mask(stopwords())
+        ids = list(self.taxonomy.ids)
+        self._labels = (ids, [self.taxonomy.label_fa(t) for t in ids])
         self._prepared = True
 
     def sentiment_proba(self, texts: Sequence[str]) -> np.ndarray:
@@ -78,8 +80,7 @@ class SklearnPredictor:
             proba = self.topics.predict_proba(X)
             hits = np.argwhere((proba >= self.topics.thresholds_) & self.topics.seen_)
             pols = self._polarities(texts, hits, sent, labels)
-            ids = self.taxonomy.ids
-            label_fa = [self.taxonomy.label_fa(t) for t in ids]
+            ids, label_fa = self._labels
             evidence = top_word_evidence_batch(self.vectorizer, X, hits, self.topics.coef_, skip=stopwords())
             for (i, t), pol, ev in zip(hits.tolist(), pols, evidence, strict=True):
                 topic_lists[i].append(TopicResult(topic=ids[t], label_fa=label_fa[t], score=float(proba[i, t]),
