@@ -115,3 +115,13 @@ def test_stopwords() -> None:
     assert {"از", "به", "که", "یه", "دیگه", "رو"} <= words
     # sentiment and negation words are not stopwords
     assert not {"خوب", "عالی", "بد", "نه", "نیست", "نبود", "هیچ", "خیلی"} & words
+
+
+def test_untokenized_processing_gives_the_same_text_and_pii():
+    pipe = get_pipeline()
+    for raw in ("پیک خیلی دیر رسید، شماره من ۰۹۱۲۳۴۵۶۷۸۹ است", "غذا گرم نبود 👌🏽!!", "", "a-b 4.5 www.x.ir"):
+        full, bare = pipe.process(raw), pipe.process(raw, tokenize=False)
+        assert (bare.text, bare.pii) == (full.text, full.pii)
+        assert bare.tokens == () and "negation" not in bare.flags
+        assert {k: v for k, v in full.flags.items() if k != "negation"} == bare.flags
+    assert [c.text for c in pipe.process_batch(["خیلیییی خوب"], tokenize=False)] == ["خیلی خوب"]
