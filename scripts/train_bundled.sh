@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Train the bundled starter model (models/bundled/) from ../shared/data: one reproducible command.
-#   scripts/train_bundled.sh            # train only (about 2-3 minutes on 2 cores)
+#   scripts/train_bundled.sh            # train only (under a minute on 2 cores)
 #   METRICS=m.json scripts/train_bundled.sh  # record metrics measured earlier
 #   MEASURE=1 scripts/train_bundled.sh  # first measure on dev/CV (scripts/measure_models.py), record it in the card
 set -euo pipefail
