@@ -343,6 +343,7 @@ class TextVectorizer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None
         """Build the lookup tables ``transform`` needs (a service does it at load, not in a request)."""
         self.parts()
         self._bigram_index()
+        self._bigram_dict()
         self._idf_all()
         self.word_name_list()
         return self
