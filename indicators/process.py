@@ -190,17 +190,14 @@ def load_rows(
             .where(*conds)
         ):
             topics[fid].add((topic, pol))
+    # the columns are ComplaintTimes' fields in order: built positionally (keywords cost most of a large window)
     out = []
     for r in rows:
-        ts = topics.get(r.id, set())
-        neg = sorted({t for t, p in ts if p == "neg"}) or sorted({t for t, _ in ts})
-        out.append(
-            ComplaintTimes(
-                id=r.id, created_at=r.created_at, status=r.status, day=r.day, acknowledged_at=r.acknowledged_at,
-                resolved_at=r.resolved_at, priority=r.priority, recurrence=r.recurrence, reopen_count=r.reopen_count or 0,
-                handling_rating=r.handling_rating, segment=r.segment, product=r.product, channel=r.channel, topics=tuple(neg),
-            )
-        )
+        ts = topics.get(r[0])
+        neg: tuple[str, ...] = ()
+        if ts:
+            neg = tuple(sorted({t for t, p in ts if p == "neg"}) or sorted({t for t, _ in ts}))
+        out.append(ComplaintTimes(*r[:8], r[8] or 0, *r[9:], neg))
     return out
 
 
@@ -252,7 +249,9 @@ def process_indicators(
             p = period_of(r.day or r.created_at.date(), period, calendar)
             buckets[p.key].append(r)
             labels[p.key] = p
-        out["periods"] = [{**labels[k].to_dict(), **compute(buckets[k], **kw)} for k in sorted(buckets)]
+        # one period holding every row (a day's or a month's dashboard) has the overall figures
+        out["periods"] = [{**labels[k].to_dict(), **(out["overall"] if len(buckets[k]) == len(rows) else compute(buckets[k], **kw))}
+                          for k in sorted(buckets)]
     if by:
         out["by"] = by
         out["groups"] = [{"key": k, **compute(g, **kw)} for k, g in group_rows(rows, by).items()]

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import cache
 
-from sqlalchemy import case, func, select
+from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
 
 from indicators.periods import Period, date_of_key, period_of, periods_between
-from indicators.rollup import GRAINS, ensure_fresh, rating5, top2, topic_mention_sums
+from indicators.rollup import GRAINS, ensure_fresh, rating5, rollup_delta, top2, topic_mention_sums
 from nlp.errors import BazkhordError
 from store.schema import Feedback, FeedbackRollup, TopicMention, TopicRollup
 
@@ -175,7 +175,21 @@ def feedback_sums(
         if keys:
             q = q.group_by(*keys)
         rows = session.execute(q).all()
+    after = rollup_delta(session) if grain is not None else None
+    if after is not None:  # the records the rollups do not hold yet, with the same keys and sums
+        src, dims, day_col, int_keys, sums, _ = _feedback_source(None)
+        keys = [_period_key(day_col, int_keys[calendar], period)] if period else []
+        keys += [dims[group_by]] if group_by else []
+        q = _where(select(*keys, *sums).where(_after(Feedback.id, after)), sl, dims, day_col)
+        rows = [*rows, *session.execute(q.group_by(*keys) if keys else q).all()]
     return _bucket(rows, len(keys), FEEDBACK_SUMS, period, calendar, 0 if period else None)
+
+
+def _after(id_col, delta: tuple[int, int]):
+    """``lo < id_col <= hi``: the records the rollups do not hold yet (``rollup_delta``). Bounded on both
+    sides, the id range is what SQLite's planner picks (the rowid, topic_mentions.feedback_id); with one
+    bound it walked the day index over the whole window for the few new records."""
+    return and_(id_col > delta[0], id_col <= delta[1])
 
 
 def _with_month_rows(session: Session, src, keys: list, sums: list, conds: list, sl: Slice, dims: dict, day_col, months: list[Period]) -> list:
@@ -217,6 +231,14 @@ def topic_sums(session: Session, sl: Slice, group_by: str | None = None, period:
         if grain is None:
             q = q.join(Feedback, Feedback.id == TopicMention.feedback_id)
         rows = session.execute(q.group_by(*keys)).all()
+    after = rollup_delta(session) if grain is not None else None
+    if after is not None:  # the mentions of the records the rollups do not hold yet
+        src, dims, day_col, int_keys, sums, _ = _topic_source(None)
+        keys = [src.topic, *([_period_key(day_col, int_keys[calendar], period)] if period else [])]
+        keys += [dims[group_by]] if group_by else []
+        q = _where(select(*keys, *sums).select_from(src).join(Feedback, Feedback.id == TopicMention.feedback_id)
+                   .where(_after(TopicMention.feedback_id, after)), sl, dims, day_col)
+        rows = [*rows, *session.execute(q.group_by(*keys)).all()]
     folded = _bucket(rows, len(keys), _FOLDED, period, calendar, 1 if period else None)
     out: dict[tuple, dict] = {}
     for key, f in folded.items():
@@ -259,6 +281,12 @@ def data_range(session: Session) -> tuple[date | None, date | None]:
     hi = session.scalar(select(func.max(FeedbackRollup.day)).where(coarse))
     if isinstance(lo, str):
         lo, hi = date.fromisoformat(lo), date.fromisoformat(hi)
+    after = rollup_delta(session)
+    if after is not None:  # and the days of the records the rollups do not hold yet
+        new_lo, new_hi = session.execute(select(func.min(Feedback.day), func.max(Feedback.day))
+                                         .where(_after(Feedback.id, after))).one()
+        if new_lo is not None:
+            lo, hi = min(d for d in (lo, new_lo) if d is not None), max(d for d in (hi, new_hi) if d is not None)
     return lo, hi
 
 

@@ -379,19 +379,75 @@ def _upgrade_layout(session: Session) -> None:
 
 
 _CHECKED = "bazkhord.rollups_checked"  # session.info key: depth of ``fresh_rollups`` blocks
+_DELTA = "bazkhord.rollup_delta"  # session.info key: ``rollup_delta`` of the current block
+# New records that an answer reads from the raw tables beside the rollups instead of adding them first:
+# a refresh is a write (the database's one write lock, a commit) on the read path, and under steady
+# ingestion every dashboard request found a few new records. Each answer reads them twice (records,
+# mentions): past this many, adding them to the rollups once costs less.
+DELTA_MAX = 200
 
 
 @contextmanager
 def fresh_rollups(session: Session) -> Iterator[None]:
     """Bring the rollups up to date once for a whole computation: the ``ensure_fresh`` calls of the queries
-    inside the block return at once (an answer of a dozen queries paid the freshness check each time)."""
+    inside the block return at once (an answer of a dozen queries paid the freshness check each time).
+
+    On SQLite, when all that changed since the last refresh is up to ``DELTA_MAX`` new records, nothing is
+    written: the block reads one snapshot, and the queries add the records after ``rollup_delta`` from the
+    raw tables to what the rollups hold."""
+    began = False
     if not session.info.get(_CHECKED):
-        ensure_fresh(session)
+        session.info[_DELTA], began = _read_point(session)
     session.info[_CHECKED] = session.info.get(_CHECKED, 0) + 1
     try:
         yield
     finally:
         session.info[_CHECKED] -= 1
+        if not session.info[_CHECKED]:
+            session.info.pop(_DELTA, None)
+            if began:
+                _end_snapshot(session)
+
+
+def rollup_delta(session: Session) -> tuple[int, int] | None:
+    """Inside ``fresh_rollups``: (lo, hi) when the records with lo < id <= hi are not in the rollups (the
+    queries read them from the raw tables); None when the rollups hold every record."""
+    return session.info.get(_DELTA) if session.info.get(_CHECKED) else None
+
+
+def _dbapi(session: Session):
+    return session.connection().connection.dbapi_connection
+
+
+def _read_point(session: Session) -> tuple[tuple[int, int] | None, bool]:
+    """(``rollup_delta`` for a new block, whether a read snapshot was begun for it)."""
+    _upgrade_layout(session)
+    began = False
+    if session.get_bind().dialect.name == "sqlite":
+        session.flush()  # pending writes go first: the block itself only reads
+        raw = _dbapi(session)
+        if not raw.in_transaction:
+            # one snapshot for the block (pysqlite begins transactions only before writes): the rollups and
+            # the raw records after their watermark must be read from the same state of the database
+            session.connection().exec_driver_sql("BEGIN")
+            began = True
+    fresh, max_id, max_an = _is_fresh(session)
+    if fresh:
+        return None, began
+    state = session.get(RollupState, 1, populate_existing=True)  # this snapshot's watermark, not a cached one
+    if (state is not None and max_id - state.max_feedback_id <= DELTA_MAX
+            and _only_new_records(session, state, max_id, max_an)):
+        return (state.max_feedback_id, max_id), began
+    if began:
+        _end_snapshot(session)
+    ensure_fresh(session)
+    return None, False
+
+
+def _end_snapshot(session: Session) -> None:
+    raw = _dbapi(session)
+    if raw.in_transaction:
+        raw.commit()  # a read-only transaction (see _read_point): ending it writes nothing
 
 
 def ensure_fresh(session: Session) -> int:

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
+
+try:
+    import fcntl
+except ImportError:  # Windows: threads of one process take turns; other processes meet SQLite's busy timeout
+    fcntl = None  # type: ignore[assignment]
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
@@ -39,18 +45,61 @@ def make_engine(url: str, **kwargs) -> Engine:
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
 
-_WRITERS: dict[str, threading.RLock] = {}
+class WriteTurn:
+    """A re-entrant lock for the write transactions on one SQLite file: a thread lock for this process's
+    threads and, around the outermost hold, an exclusive ``flock`` on ``<database>.writers`` for the other
+    processes (API workers, a CLI import). The kernel hands a released flock to the next waiter at once,
+    where SQLite's busy handler would poll with sleeps of up to 100 ms."""
+
+    def __init__(self, path: str | None) -> None:
+        self._lock = threading.RLock()
+        self._depth = 0
+        self._path = path
+        self._fd: int | None = None
+        self._pid = 0  # the process that opened ``_fd`` (a forked child opens its own: flocks follow the open file)
+
+    def __enter__(self) -> WriteTurn:
+        self._lock.acquire()
+        try:
+            if self._depth == 0 and self._path is not None and fcntl is not None:
+                if self._fd is None or self._pid != os.getpid():
+                    self._fd, self._pid = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600), os.getpid()
+                fcntl.flock(self._fd, fcntl.LOCK_EX)  # blocks in C, without the GIL
+        except BaseException:
+            self._lock.release()
+            raise
+        self._depth += 1
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._depth -= 1
+        try:
+            if self._depth == 0 and self._fd is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._lock.release()
+
+
+_WRITERS: dict[str, WriteTurn] = {}
 _WRITERS_GUARD = threading.Lock()
 
 
-def serialized_writes(bind: Any):
-    """A context in which this process's write transactions on a SQLite database take turns.
+def _lock_path(url: Any) -> str | None:
+    """``<database file>.writers``, or None for an in-memory database."""
+    database = url.database
+    if not database or database == ":memory:" or database.startswith("file::memory:"):
+        return None
+    return str(Path(database).resolve()) + ".writers"
 
-    SQLite has one writer at a time; a thread that finds the write lock taken polls it with sleeps of up
-    to 100 ms (its busy handler), so a few concurrent writers in one process wait far longer than the
-    writes take (single-record ingestion under load: p99 of a second). Queued on a Python lock, the next
-    writer starts the moment the previous one commits. Re-entrant; other processes still meet SQLite's
-    busy timeout. PostgreSQL (row locks) needs nothing: a no-op context there.
+
+def serialized_writes(bind: Any):
+    """A context in which the write transactions on a SQLite database take turns (``WriteTurn``).
+
+    SQLite has one writer at a time; a writer that finds the write lock taken polls it with sleeps of up
+    to 100 ms (its busy handler), so a few concurrent writers wait far longer than the writes take
+    (single-record ingestion under load: p99 of a second). Queued on a lock, the next writer starts the
+    moment the previous one commits, in this process or another one. Re-entrant. PostgreSQL (row locks)
+    needs nothing: a no-op context there.
     """
     engine = getattr(bind, "engine", bind)
     url = getattr(engine, "url", None)
@@ -60,7 +109,7 @@ def serialized_writes(bind: Any):
     lock = _WRITERS.get(key)
     if lock is None:
         with _WRITERS_GUARD:
-            lock = _WRITERS.setdefault(key, threading.RLock())
+            lock = _WRITERS.setdefault(key, WriteTurn(_lock_path(url)))
     return lock
 
 

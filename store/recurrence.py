@@ -24,7 +24,7 @@ from functools import lru_cache
 import numpy as np
 from scipy import sparse
 from sklearn.feature_extraction.text import HashingVectorizer
-from sqlalchemy import Date, String, bindparam, cast, exists, or_, select
+from sqlalchemy import Date, String, and_, bindparam, case, cast, exists, func, literal, or_, select
 from sqlalchemy.orm import Session, aliased, selectinload
 
 from models.triage import canonicalize
@@ -371,8 +371,35 @@ class HistoryIndex:
         self.scope: dict[int, str] = {}
         self.topic: dict[str, _Timeline] = {}
         self.topic_scope: dict[str, dict[str, _Timeline]] = {}
-        for item in sorted(items, key=lambda i: (i.at, i.id)):
-            self.add(item)
+        self._fill(sorted(items, key=lambda i: (i.at, i.id)))
+
+    def _fill(self, ordered: list[ComplaintItem]) -> None:
+        """``add`` of each of ``ordered`` (sorted by (at, id)) into the empty index, by appends: every
+        insert would land at the end, and the bisects cost most of ``add`` (intake builds an index of
+        hundreds of stored complaints per request)."""
+        det = self.detector
+        self.items = list(ordered)
+        self.times = [i.at for i in ordered]
+        self.text_items = [i for i in ordered if i.text]
+        self.text_times = [i.at for i in self.text_items]
+        self.text_rows = [det.known_row(i) for i in self.text_items]
+        for item in ordered:
+            self.by_id[item.id] = item
+            self.stamp[item.id] = item.at.timestamp()
+            scope = self.scope[item.id] = det.scope_of(item)
+            key = (item.at, item.id)
+            for topic in set(item.topics):
+                line = self.topic.get(topic)
+                if line is None:
+                    line = self.topic[topic] = _Timeline()
+                line.keys.append(key)
+                line.items.append(item)
+                by_scope = self.topic_scope.setdefault(topic, {})
+                sline = by_scope.get(scope)
+                if sline is None:
+                    sline = by_scope[scope] = _Timeline()
+                sline.keys.append(key)
+                sline.items.append(item)
 
     def add(self, item: ComplaintItem) -> None:
         pos = bisect.bisect_right(self.times, item.at)
@@ -562,22 +589,40 @@ def _attach_topics(session: Session, rows: dict[int, WindowRecord]) -> None:
         rows[fid].topics = topics_of(ms)
 
 
-@lru_cache(maxsize=1)
-def _topic_members():
-    """The records of a window whose complaint topics (``topics_of``: the negative mentions, or all when
-    none is negative) include a topic, newest first. Built once (with bind parameters): constructing it
-    costs more than running it. topic_mentions.day (a local date, within a day of UTC) narrows by index."""
+def _scope_sql(policy: RecurrencePolicy):
+    """``_scope_of`` as a SQL expression: ``'<field>:<value>'`` of the first scope field set (not empty), else ``*``."""
+    whens = [(and_(col.is_not(None), col != ""), literal(f"{name}:", String) + col)
+             for name in policy.scope_fields for col in (getattr(Feedback, name),)]
+    return case(*whens, else_=literal(GLOBAL_SCOPE, String)) if whens else literal(GLOBAL_SCOPE, String)
+
+
+@lru_cache(maxsize=8)
+def _topic_members(scope_fields: tuple[str, ...]):
+    """The members of a topic that decide one intake, newest first: the first ``line_n`` of the topic, the
+    first ``own_n`` of the scope ``own`` and the first of every scope. The members are the records of the
+    window whose complaint topics (``topics_of``: the negative mentions, or all when none is negative)
+    include the topic; the picking is done by window functions, in the database, rather than by reading
+    every member (a busy topic has thousands in a month). Built once per scope fields (with bind
+    parameters): constructing it costs more than running it. topic_mentions.day (a local date, within a
+    day of UTC) narrows by index."""
     m, n = aliased(TopicMention), aliased(TopicMention)
     has_neg = exists().where(n.feedback_id == m.feedback_id, n.polarity == "neg")
     members = select(m.feedback_id).where(
         m.topic == bindparam("topic"), m.day >= bindparam("day0", type_=Date), m.day <= bindparam("day1", type_=Date),
         or_(m.polarity == "neg", ~has_neg))
-    return (
-        select(Feedback.id, Feedback.created_at, Feedback.segment, Feedback.product)
+    scope = _scope_sql(RecurrencePolicy(scope_fields=scope_fields)).label("scope")
+    newest = (Feedback.created_at.desc(), Feedback.id.desc())
+    ranked = (
+        select(Feedback.id, Feedback.created_at, Feedback.segment, Feedback.product, scope,
+               func.row_number().over(order_by=newest).label("k"),
+               func.row_number().over(partition_by=scope, order_by=newest).label("k_scope"))
         .where(Feedback.priority.is_not(None), Feedback.created_at >= bindparam("start"),
                Feedback.created_at <= bindparam("end"), Feedback.id != bindparam("item_id"), Feedback.id.in_(members))
-        .order_by(Feedback.created_at.desc(), Feedback.id.desc())
+        .subquery()
     )
+    return select(ranked.c.id, ranked.c.created_at, ranked.c.segment, ranked.c.product).where(
+        or_(ranked.c.k <= bindparam("line_n"), ranked.c.k_scope == 1,
+            and_(ranked.c.scope == bindparam("own"), ranked.c.k_scope <= bindparam("own_n"))))
 
 
 def load_window_for_one(
@@ -606,10 +651,19 @@ def load_window_for_one(
     cols = (Feedback.id, Feedback.created_at, Feedback.segment, Feedback.product)
     latest = (Feedback.created_at.desc(), Feedback.id.desc())
     rows: dict[int, WindowRecord] = {}
-    q = select(*cols, Feedback.text).where(*in_window, Feedback.text.is_not(None), Feedback.text != "")
-    for r in session.execute(q.order_by(*latest).limit(limit)):
-        rows[r[0]] = WindowRecord(r[0], r[1], r[2], r[3], r[4])
-    _attach_topics(session, rows)
+    cands = (select(*cols, Feedback.text).where(*in_window, Feedback.text.is_not(None), Feedback.text != "")
+             .order_by(*latest).limit(limit).subquery())
+    # with their topic mentions in the same query (an IN list of hundreds of ids cost more to bind than to run)
+    q = select(cands, TopicMention.topic, TopicMention.polarity).outerjoin(
+        TopicMention, TopicMention.feedback_id == cands.c.id)
+    mentions: dict[int, list[tuple[str, str]]] = {}
+    for r in session.execute(q):
+        if r[0] not in rows:
+            rows[r[0]] = WindowRecord(r[0], r[1], r[2], r[3], r[4])
+        if r[5] is not None:
+            mentions.setdefault(r[0], []).append((r[5], r[6]))
+    for fid, ms in mentions.items():
+        rows[fid].topics = topics_of(ms)
     topics = list(item.topics)
     if not topics:  # it borrows its near-duplicates' topics: classify it against the candidates alone
         results, _ = classify_intake([item], [r.item() for r in rows.values()], policy)
@@ -619,20 +673,12 @@ def load_window_for_one(
     own = _scope_of(policy, item)
     line_n = max(HistoryIndex.SCOPE_SCAN, policy.max_related)
     own_n = max(policy.max_related, policy.recurring_min)
+    members = _topic_members(policy.scope_fields)
     for topic in topics:
-        # one pass over the topic's members, newest first: the first ``line_n``, the first ``own_n`` of its
-        # own scope, the first of every scope
         params = {"topic": topic, "day0": start.date() - timedelta(days=1), "day1": at.date() + timedelta(days=1),
-                  "start": start, "end": at, "item_id": item.id}
-        seen_scopes: set[str] = set()
-        k = k_own = 0
-        for r in session.execute(_topic_members(), params):
-            scope = _scope_of(policy, r)  # the row has .segment and .product, as an item does
-            keep = k < line_n or scope not in seen_scopes or (scope == own and k_own < own_n)
-            k += 1
-            k_own += scope == own
-            seen_scopes.add(scope)
-            if keep and r[0] not in rows and r[0] not in found:
+                  "start": start, "end": at, "item_id": item.id, "line_n": line_n, "own": own, "own_n": own_n}
+        for r in session.execute(members, params):
+            if r[0] not in rows and r[0] not in found:
                 found[r[0]] = WindowRecord(r[0], r[1], r[2], r[3], "")
     if contact is not None:
         key, days = contact

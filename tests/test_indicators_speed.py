@@ -233,3 +233,57 @@ def test_concurrent_readers_always_see_what_was_committed_before_they_asked(tmp_
     for t in threads:
         t.join(30)
     assert checks[0] > 20 and not failures, failures[:5]
+
+
+@pytest.mark.parametrize("query", [
+    {"period": "day"},
+    {"period": "week", "group_by": "segment", "calendar": "gregorian"},
+    {"period": "month", "group_by": "channel"},
+    {"period": "quarter", "group_by": "kind", "calendar": "gregorian"},
+])
+def test_new_records_read_beside_the_rollups_give_what_a_refresh_gives(tmp_path, query):
+    """A few new records are read from the raw tables beside the rollups, without writing anything, and the
+    answers (themes too) are those of refreshed rollups; a new last day moves the default window."""
+    from indicators.rollup import DELTA_MAX, ensure_fresh, rollup_delta
+    from store.schema import RollupState
+
+    engine, _items = _demo_db(tmp_path / "delta.db", n=400)
+    more = [dict(it.to_feedback(), sentiment=it.sentiment, topics=it.topics) for it in generate(80, end=date(2024, 9, 30), seed=9)]
+    more += [{"text": "پیک دیر رسید", "created_at": datetime(2024, 10, 3, 9), "sentiment": "neg", "rating": 2,
+              "segment": "vip", "topics": {"delivery": "neg"}},
+             {"text": "غذا عالی بود", "created_at": datetime(2024, 10, 4, 12), "sentiment": "pos", "nps": 10,
+              "channel": "app", "topics": {"food_quality": "pos"}}]  # two new last days
+    window = Slice(date(2024, 6, 1), date(2024, 10, 4))
+    with Session(engine) as s:
+        ensure_fresh(s)
+        watermark = s.get(RollupState, 1).max_feedback_id
+        bulk_insert(s, more)
+        assert len(more) <= DELTA_MAX
+        seen = _statements(engine)
+        live = [indicators(s, sl, min_n=1, **query) for sl in (Slice(), window, Slice(filters={"segment": ("vip",)}))]
+        themes = top_themes(s, window, min_n=1)
+        writes = [st for st in seen if st.split(None, 1)[0] in ("INSERT", "UPDATE", "DELETE")]
+        assert not writes, writes
+        assert s.scalar(select(RollupState.max_feedback_id)) == watermark  # the rollups were not touched
+        assert rollup_delta(s) is None  # outside an answer
+        assert ensure_fresh(s) > 0
+        assert [indicators(s, sl, min_n=1, **query) for sl in (Slice(), window, Slice(filters={"segment": ("vip",)}))] == live
+        assert top_themes(s, window, min_n=1) == themes
+        assert live[0]["to"] == "2024-10-04"  # the new days are in the default window
+
+
+def test_many_new_records_are_added_to_the_rollups_by_the_next_answer(tmp_path):
+    from indicators import rollup
+    from store.schema import RollupState
+
+    engine, _items = _demo_db(tmp_path / "many.db", n=200)
+    more = generate(60, end=date(2024, 10, 1), seed=3)
+    with Session(engine) as s:
+        rollup.ensure_fresh(s)
+        bulk_insert(s, [dict(it.to_feedback(), sentiment=it.sentiment, topics=it.topics) for it in more])
+        old, rollup.DELTA_MAX = rollup.DELTA_MAX, 50
+        try:
+            indicators(s, Slice(), min_n=1)
+        finally:
+            rollup.DELTA_MAX = old
+        assert s.scalar(select(RollupState.max_feedback_id)) == s.scalar(select(func.max(Feedback.id)))
