@@ -24,11 +24,11 @@ from functools import lru_cache
 import numpy as np
 from scipy import sparse
 from sklearn.feature_extraction.text import HashingVectorizer
-from sqlalchemy import Date, String, and_, bindparam, case, cast, exists, func, literal, or_, select
+from sqlalchemy import String, and_, bindparam, case, cast, exists, func, literal, or_, select, text
 from sqlalchemy.orm import Session, aliased, selectinload
 
 from models.triage import canonicalize
-from store.schema import RECURRENCE, Feedback, TopicMention
+from store.schema import RECURRENCE, SCOPED_RECORDS, Feedback, TopicMention
 
 _LEVEL = {name: i for i, name in enumerate(RECURRENCE)}  # single 0 < recurring 1 < systemic 2
 GLOBAL_SCOPE = "*"  # records with neither product nor segment share one scope
@@ -596,33 +596,64 @@ def _scope_sql(policy: RecurrencePolicy):
     return case(*whens, else_=literal(GLOBAL_SCOPE, String)) if whens else literal(GLOBAL_SCOPE, String)
 
 
+def _scoped(scope_fields: tuple[str, ...]) -> tuple:
+    """``SCOPED_RECORDS`` as a condition, when a scope other than the global one implies it: the partial
+    index then holds the records of the window that can have one (none, on data without products or
+    segments), instead of a walk over every record of the window."""
+    if not set(scope_fields) <= {"product", "segment"}:
+        return ()
+    return (text(f"({SCOPED_RECORDS})"),)  # parenthesized: it is an OR among ANDs
+
+
 @lru_cache(maxsize=8)
 def _topic_members(scope_fields: tuple[str, ...]):
-    """The members of a topic that decide one intake, newest first: the first ``line_n`` of the topic, the
-    first ``own_n`` of the scope ``own`` and the first of every scope. The members are the records of the
-    window whose complaint topics (``topics_of``: the negative mentions, or all when none is negative)
-    include the topic; the picking is done by window functions, in the database, rather than by reading
-    every member (a busy topic has thousands in a month). Built once per scope fields (with bind
-    parameters): constructing it costs more than running it. topic_mentions.day (a local date, within a
-    day of UTC) narrows by index."""
+    """The three queries that pick, newest first, the members of a topic that decide one intake (see
+    ``_pick_members``). Members are the triaged records of the window whose complaint topics (``topics_of``:
+    the negative mentions, or all when none is negative) include the topic. Built once per scope fields
+    (with bind parameters): constructing them costs more than running them."""
     m, n = aliased(TopicMention), aliased(TopicMention)
-    has_neg = exists().where(n.feedback_id == m.feedback_id, n.polarity == "neg")
-    members = select(m.feedback_id).where(
-        m.topic == bindparam("topic"), m.day >= bindparam("day0", type_=Date), m.day <= bindparam("day1", type_=Date),
-        or_(m.polarity == "neg", ~has_neg))
-    scope = _scope_sql(RecurrencePolicy(scope_fields=scope_fields)).label("scope")
+    member = exists().where(
+        m.feedback_id == Feedback.id, m.topic == bindparam("topic"),
+        or_(m.polarity == "neg", ~exists().where(n.feedback_id == m.feedback_id, n.polarity == "neg")))
+    scope = _scope_sql(RecurrencePolicy(scope_fields=scope_fields))
     newest = (Feedback.created_at.desc(), Feedback.id.desc())
+    window = (Feedback.priority.is_not(None), Feedback.created_at >= bindparam("start"),
+              Feedback.created_at <= bindparam("end"), Feedback.id != bindparam("item_id"), member)
+    cols = (Feedback.id, Feedback.created_at, Feedback.segment, Feedback.product)
+    # the created_at index, walked newest first, gives the order: each query stops after its LIMIT
+    latest = select(*cols).where(*window).order_by(*newest).limit(bindparam("n"))
+    own = select(*cols).where(*window, scope == bindparam("own")).order_by(*newest).limit(bindparam("n"))
     ranked = (
-        select(Feedback.id, Feedback.created_at, Feedback.segment, Feedback.product, scope,
-               func.row_number().over(order_by=newest).label("k"),
-               func.row_number().over(partition_by=scope, order_by=newest).label("k_scope"))
-        .where(Feedback.priority.is_not(None), Feedback.created_at >= bindparam("start"),
-               Feedback.created_at <= bindparam("end"), Feedback.id != bindparam("item_id"), Feedback.id.in_(members))
+        select(*cols, func.row_number().over(partition_by=scope, order_by=newest).label("k"))
+        .where(*window, scope.not_in([bindparam("own"), literal(GLOBAL_SCOPE, String)]), *_scoped(scope_fields))
         .subquery()
     )
-    return select(ranked.c.id, ranked.c.created_at, ranked.c.segment, ranked.c.product).where(
-        or_(ranked.c.k <= bindparam("line_n"), ranked.c.k_scope == 1,
-            and_(ranked.c.scope == bindparam("own"), ranked.c.k_scope <= bindparam("own_n"))))
+    scopes = select(ranked.c.id, ranked.c.created_at, ranked.c.segment, ranked.c.product).where(ranked.c.k == 1)
+    return latest, own, scopes
+
+
+def _pick_members(session: Session, policy: RecurrencePolicy, item: ComplaintItem, topic: str,
+                  start: datetime) -> list:
+    """The members of ``topic`` before ``item`` that its intake reads (what ``HistoryIndex.classify`` looks
+    at for the topic): the latest ``line_n``; the latest ``own_n`` of its own scope; and, unless the
+    latest already show enough other scopes for a systemic pattern, the latest of every other scope.
+    Each query asks only when the one before cannot answer for it (fewer rows than asked for: that was
+    every member)."""
+    latest_q, own_q, scopes_q = _topic_members(policy.scope_fields)
+    own = _scope_of(policy, item)
+    line_n = max(HistoryIndex.SCOPE_SCAN, policy.max_related)
+    own_n = max(policy.max_related, policy.recurring_min)
+    need = policy.systemic_min_scopes - (own != GLOBAL_SCOPE)
+    params = {"topic": topic, "start": start, "end": item.at, "item_id": item.id, "own": own}
+    rows = list(session.execute(latest_q, {**params, "n": line_n}))
+    if len(rows) < line_n:
+        return rows  # every member
+    scopes = [_scope_of(policy, r) for r in rows]  # the row has .segment and .product, as an item does
+    if sum(s == own for s in scopes) < own_n:
+        rows += session.execute(own_q, {**params, "n": own_n})
+    if need > 0 and len(set(scopes) - {own, GLOBAL_SCOPE}) < need:
+        rows += session.execute(scopes_q, params)
+    return rows
 
 
 def load_window_for_one(
@@ -670,14 +701,8 @@ def load_window_for_one(
         topics = results[item.id].item_topics
     found: dict[int, WindowRecord] = {}
 
-    own = _scope_of(policy, item)
-    line_n = max(HistoryIndex.SCOPE_SCAN, policy.max_related)
-    own_n = max(policy.max_related, policy.recurring_min)
-    members = _topic_members(policy.scope_fields)
     for topic in topics:
-        params = {"topic": topic, "day0": start.date() - timedelta(days=1), "day1": at.date() + timedelta(days=1),
-                  "start": start, "end": at, "item_id": item.id, "line_n": line_n, "own": own, "own_n": own_n}
-        for r in session.execute(members, params):
+        for r in _pick_members(session, policy, item, topic, start):
             if r[0] not in rows and r[0] not in found:
                 found[r[0]] = WindowRecord(r[0], r[1], r[2], r[3], "")
     if contact is not None:

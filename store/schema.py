@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
 )
+from sqlalchemy import text as sql_text  # Feedback has a column named text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 FEEDBACK_KINDS = ("complaint", "comment", "compliment", "suggestion", "survey_answer")
@@ -29,6 +30,8 @@ ROLES = ("ingest", "analyst", "manager", "admin")
 COMPLAINT_STATUSES = ("received", "acknowledged", "in_progress", "resolved", "closed", "reopened")
 PRIORITIES = ("urgent", "high", "normal", "low")
 RECURRENCE = ("single", "recurring", "systemic")
+# records with a product or a segment: what the partial index ix_feedback_scoped_created_at holds
+SCOPED_RECORDS = "product != '' OR segment != ''"
 
 
 class Base(DeclarativeBase):
@@ -115,6 +118,9 @@ class Feedback(Base):
         Index("ix_feedback_analyzed_at", "analyzed_at"),
         # emerging themes: the most recent abstained texts of a window
         Index("ix_feedback_abstained_day", "abstained", "day"),
+        # complaint intake: the records of a window with a product or segment (recurrence scopes)
+        Index("ix_feedback_scoped_created_at", "created_at", sqlite_where=sql_text(SCOPED_RECORDS),
+              postgresql_where=sql_text(SCOPED_RECORDS)),
     )
 
 

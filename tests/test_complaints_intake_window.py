@@ -81,6 +81,8 @@ CONTACT_KEYS = ("customer_id", "customer", "contact_id")
     (1, RecurrencePolicy()),
     (2, RecurrencePolicy(duplicate_candidates=25, max_related=7, recurring_min=4, systemic_min_scopes=2)),
     (3, RecurrencePolicy(window_days=10, duplicate_candidates=60, scope_fields=("segment", "product"))),
+    # more scopes than the latest members show (every scope asked), more related ids than the scope scan
+    (4, RecurrencePolicy(systemic_min_scopes=30, max_related=80)),
 ])
 def test_one_complaint_is_classified_as_against_the_whole_window(url, seed, policy):
     engine, rnd = _db(url, seed, 1500)
@@ -96,6 +98,7 @@ def test_one_complaint_is_classified_as_against_the_whole_window(url, seed, poli
             key = customer_key(fb, CONTACT_KEYS)
             one = load_window_for_one(s, item, policy, (key, contact_days) if key else None)
             assert len({r.id for r in one}) == len(one)
+            assert {r.id for r in one} <= {r.id for r in full}  # only records of the window
             read_rows += len(one)
             want = classify_intake([item], [r.item() for r in full], policy)
             got = classify_intake([item], [r.item() for r in one], policy)
@@ -114,8 +117,8 @@ def test_the_window_query_count_does_not_grow_with_the_window(tmp_path):
         seen: list[str] = []
         event.listen(engine, "before_cursor_execute", lambda _c, _cur, stmt, *_a: seen.append(stmt))
         one = load_window_for_one(s, item, RecurrencePolicy(duplicate_candidates=50))
-        # candidates, their topics, one pass per topic, the topics of the rest
-        assert len(seen) <= 3 + len(item.topics or TOPICS)
+        # candidates with their topics, at most three LIMITed queries per topic, the topics of the rest
+        assert len(seen) <= 2 + 3 * len(item.topics or TOPICS)
         assert len(one) < 50 + 3 * (64 + 50 + 12)
 
 
@@ -144,5 +147,28 @@ def test_scopes_behind_many_recent_members_of_its_own_scope_still_make_it_system
         one = load_window_for_one(s, item, policy)
         want = classify_intake([item], [r.item() for r in full], policy)[0][fb.id]
         assert want.recurrence == "systemic"
+        assert classify_intake([item], [r.item() for r in one], policy)[0][fb.id].to_dict() == want.to_dict()
+        assert len(one) < len(full)
+
+
+def test_its_own_scope_behind_many_recent_members_of_another_still_makes_it_recurring(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'own.db'}")
+    Base.metadata.create_all(engine)
+    old = [{"text": f"پیتزا سرد بود {i}", "created_at": START + timedelta(days=i), "kind": "complaint", "sentiment": "neg",
+            "topics": {"delivery": "neg"}, "product": "pizza"} for i in range(2)]
+    flood = [{"text": f"کباب دیر رسید {i}", "created_at": START + timedelta(days=10, minutes=i), "kind": "complaint",
+              "sentiment": "neg", "topics": {"delivery": "neg"}, "product": "kebab"} for i in range(90)]
+    probe = {"text": "باز هم پیتزا دیر رسید", "created_at": START + timedelta(days=11), "kind": "complaint",
+             "sentiment": "neg", "topics": {"delivery": "neg"}, "product": "pizza"}
+    with Session(engine) as s:
+        bulk_insert(s, [*old, *flood, probe])
+        s.execute(update(Feedback).values(priority="normal"))
+        s.commit()
+        fb = s.get(Feedback, len(old) + len(flood) + 1)
+        item, policy = item_of(fb), RecurrencePolicy(duplicate_candidates=20)
+        full = load_window_records(s, fb.created_at - timedelta(days=30), fb.created_at, exclude={fb.id})
+        one = load_window_for_one(s, item, policy)
+        want = classify_intake([item], [r.item() for r in full], policy)[0][fb.id]
+        assert want.recurrence == "recurring" and {1, 2} <= set(want.related_ids)
         assert classify_intake([item], [r.item() for r in one], policy)[0][fb.id].to_dict() == want.to_dict()
         assert len(one) < len(full)

@@ -72,15 +72,16 @@ def _redact(url: str) -> str:
 
 
 def default_workers() -> int:
-    """One worker per CPU core this process may use, less one core left to the database, the proxy and
-    the OS; at least 1, at most 4. Each worker holds its own model (~0.7 GB, ~30 s of CPU to load on a
-    busy 2-core box) and the GIL keeps one worker to about one core; on 2 cores a second worker measured
-    no faster (bench/load.py) while doubling memory and start-up."""
+    """One worker per CPU core this process may use, at least 1, at most 4. The GIL keeps a worker to
+    about one core; SQLite writers of all workers take turns on a file lock (``store.db.WriteTurn``), so
+    a second worker on 2 cores is a second core at work (bench/load.py, mixed load at 200 req/s for 60 s:
+    one worker falls behind and requests time out; two keep p99 under 100 ms). Each worker holds its own model (~0.85 GB,
+    ~30 s of CPU to load on a busy 2-core box)."""
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         cores = os.cpu_count() or 1
-    return max(1, min(cores - 1, 4))
+    return max(1, min(cores, 4))
 
 
 def _supervisor_class():
@@ -107,9 +108,9 @@ def serve(
                                                     help="log one line per request (no bodies) [default: on]")] = None,
     log_format: Annotated[str | None, typer.Option(help="json (one object a line, with request ids) | text "
                                                         "[default: json]")] = None,
-    workers: Annotated[int | None, typer.Option(help="worker processes; 0 = CPU cores less one, 1 to 4 "
+    workers: Annotated[int | None, typer.Option(help="worker processes; 0 = one per CPU core, 1 to 4 "
                                                      "[default: BAZKHORD_WORKERS or 0]")] = None,
-    threads: Annotated[int | None, typer.Option(help="request threads per worker [default: BAZKHORD_THREADS or 32]")] = None,
+    threads: Annotated[int | None, typer.Option(help="request threads per worker [default: BAZKHORD_THREADS or 4]")] = None,
     graceful_timeout: Annotated[float | None, typer.Option(
         help="seconds in-flight requests get to finish after SIGTERM/SIGINT [default: BAZKHORD_GRACEFUL_TIMEOUT_S or 30]")] = None,
 ) -> None:
