@@ -43,8 +43,8 @@ class Settings(BaseSettings):
     access_log: bool = True  # one line per request (route template, status, duration; never bodies)
     # `bazkhord serve`: worker processes (0 = one per CPU core, 1 to 4; each holds its own model),
     # request threads per worker (sync routes run there; CPU-bound Python gains nothing from more threads
-    # than cores, and many threads stretch every request they share the GIL with), database connections per worker (0 = one per
-    # thread, so no request waits for a connection), and the seconds in-flight requests get to finish
+    # than cores, and many threads stretch every request they share the GIL with), database connections
+    # per worker (0 = one per thread, so no request waits for a connection), and the seconds in-flight requests get to finish
     # after SIGTERM/SIGINT before they are cancelled (no new connection is accepted meanwhile).
     workers: int = 0
     threads: int = 4

@@ -339,7 +339,7 @@ def _is_fresh(session: Session) -> tuple[bool, int, datetime | None]:
     # two statements: SQLite answers a lone MAX() from the index, two MAX()es in one SELECT scan the table
     max_id = session.scalar(select(func.max(Feedback.id)))
     max_an = session.scalar(select(func.max(Feedback.analyzed_at)))
-    state = session.get(RollupState, 1)
+    state = session.get(RollupState, 1, populate_existing=True)  # this snapshot's watermark, not a cached one
     fresh = (
         state is not None
         and state.max_feedback_id == (max_id or 0)
@@ -434,7 +434,7 @@ def _read_point(session: Session) -> tuple[tuple[int, int] | None, bool]:
     fresh, max_id, max_an = _is_fresh(session)
     if fresh:
         return None, began
-    state = session.get(RollupState, 1, populate_existing=True)  # this snapshot's watermark, not a cached one
+    state = session.get(RollupState, 1)  # as _is_fresh just read it (identity map: no query)
     if (state is not None and max_id - state.max_feedback_id <= DELTA_MAX
             and _only_new_records(session, state, max_id, max_an)):
         return (state.max_feedback_id, max_id), began

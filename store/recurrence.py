@@ -342,6 +342,11 @@ class _Timeline:
         self.keys.insert(pos, key)
         self.items.insert(pos, item)
 
+    def append(self, item: ComplaintItem) -> None:
+        """``add`` of an item that sorts after every one already here."""
+        self.keys.append((item.at, item.id))
+        self.items.append(item)
+
     def span(self, start: datetime, end: datetime) -> tuple[int, int]:
         """[lo, hi) of the items with start <= at <= end."""
         return bisect.bisect_left(self.keys, (start,)), bisect.bisect_right(self.keys, (end, math.inf))
@@ -387,19 +392,9 @@ class HistoryIndex:
             self.by_id[item.id] = item
             self.stamp[item.id] = item.at.timestamp()
             scope = self.scope[item.id] = det.scope_of(item)
-            key = (item.at, item.id)
             for topic in set(item.topics):
-                line = self.topic.get(topic)
-                if line is None:
-                    line = self.topic[topic] = _Timeline()
-                line.keys.append(key)
-                line.items.append(item)
-                by_scope = self.topic_scope.setdefault(topic, {})
-                sline = by_scope.get(scope)
-                if sline is None:
-                    sline = by_scope[scope] = _Timeline()
-                sline.keys.append(key)
-                sline.items.append(item)
+                self.topic.setdefault(topic, _Timeline()).append(item)
+                self.topic_scope.setdefault(topic, {}).setdefault(scope, _Timeline()).append(item)
 
     def add(self, item: ComplaintItem) -> None:
         pos = bisect.bisect_right(self.times, item.at)
@@ -591,8 +586,8 @@ def _attach_topics(session: Session, rows: dict[int, WindowRecord]) -> None:
 
 def _scope_sql(policy: RecurrencePolicy):
     """``_scope_of`` as a SQL expression: ``'<field>:<value>'`` of the first scope field set (not empty), else ``*``."""
-    whens = [(and_(col.is_not(None), col != ""), literal(f"{name}:", String) + col)
-             for name in policy.scope_fields for col in (getattr(Feedback, name),)]
+    cols = [(name, getattr(Feedback, name)) for name in policy.scope_fields]
+    whens = [(and_(col.is_not(None), col != ""), literal(f"{name}:", String) + col) for name, col in cols]
     return case(*whens, else_=literal(GLOBAL_SCOPE, String)) if whens else literal(GLOBAL_SCOPE, String)
 
 

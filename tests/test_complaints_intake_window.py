@@ -128,15 +128,10 @@ def test_without_a_cap_on_candidates_the_whole_window_is_used(tmp_path):
         assert load_window_for_one(s, item_of(s.get(Feedback, 10)), RecurrencePolicy(duplicate_candidates=0)) is None
 
 
-def test_scopes_behind_many_recent_members_of_its_own_scope_still_make_it_systemic(tmp_path):
-    engine = make_engine(f"sqlite:///{tmp_path / 'hidden.db'}")
+def _probe_behind_a_flood(tmp_path, old: list[dict], flood: list[dict], probe: dict):
+    """The probe (stored last) classified against its whole window and against what intake reads of it."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'flood.db'}")
     Base.metadata.create_all(engine)
-    old = [{"text": f"پیک دیر آمد {i}", "created_at": START + timedelta(days=i), "kind": "complaint", "sentiment": "neg",
-            "topics": {"delivery": "neg"}, "product": p} for i, p in enumerate(["kebab", "salad"])]
-    flood = [{"text": f"پیتزا دیر رسید {i}", "created_at": START + timedelta(days=10, minutes=i), "kind": "complaint",
-              "sentiment": "neg", "topics": {"delivery": "neg"}, "product": "pizza"} for i in range(90)]
-    probe = {"text": "باز هم پیتزا دیر رسید", "created_at": START + timedelta(days=11), "kind": "complaint",
-             "sentiment": "neg", "topics": {"delivery": "neg"}, "product": "pizza"}
     with Session(engine) as s:
         bulk_insert(s, [*old, *flood, probe])
         s.execute(update(Feedback).values(priority="normal"))
@@ -146,29 +141,29 @@ def test_scopes_behind_many_recent_members_of_its_own_scope_still_make_it_system
         full = load_window_records(s, fb.created_at - timedelta(days=30), fb.created_at, exclude={fb.id})
         one = load_window_for_one(s, item, policy)
         want = classify_intake([item], [r.item() for r in full], policy)[0][fb.id]
-        assert want.recurrence == "systemic"
-        assert classify_intake([item], [r.item() for r in one], policy)[0][fb.id].to_dict() == want.to_dict()
+        got = classify_intake([item], [r.item() for r in one], policy)[0][fb.id]
         assert len(one) < len(full)
+        return want, got
+
+
+def _delivery(text: str, at: datetime, product: str) -> dict:
+    return {"text": text, "created_at": at, "kind": "complaint", "sentiment": "neg", "topics": {"delivery": "neg"},
+            "product": product}
+
+
+def test_scopes_behind_many_recent_members_of_its_own_scope_still_make_it_systemic(tmp_path):
+    old = [_delivery(f"پیک دیر آمد {i}", START + timedelta(days=i), p) for i, p in enumerate(["kebab", "salad"])]
+    flood = [_delivery(f"پیتزا دیر رسید {i}", START + timedelta(days=10, minutes=i), "pizza") for i in range(90)]
+    probe = _delivery("باز هم پیتزا دیر رسید", START + timedelta(days=11), "pizza")
+    want, got = _probe_behind_a_flood(tmp_path, old, flood, probe)
+    assert want.recurrence == "systemic"
+    assert got.to_dict() == want.to_dict()
 
 
 def test_its_own_scope_behind_many_recent_members_of_another_still_makes_it_recurring(tmp_path):
-    engine = make_engine(f"sqlite:///{tmp_path / 'own.db'}")
-    Base.metadata.create_all(engine)
-    old = [{"text": f"پیتزا سرد بود {i}", "created_at": START + timedelta(days=i), "kind": "complaint", "sentiment": "neg",
-            "topics": {"delivery": "neg"}, "product": "pizza"} for i in range(2)]
-    flood = [{"text": f"کباب دیر رسید {i}", "created_at": START + timedelta(days=10, minutes=i), "kind": "complaint",
-              "sentiment": "neg", "topics": {"delivery": "neg"}, "product": "kebab"} for i in range(90)]
-    probe = {"text": "باز هم پیتزا دیر رسید", "created_at": START + timedelta(days=11), "kind": "complaint",
-             "sentiment": "neg", "topics": {"delivery": "neg"}, "product": "pizza"}
-    with Session(engine) as s:
-        bulk_insert(s, [*old, *flood, probe])
-        s.execute(update(Feedback).values(priority="normal"))
-        s.commit()
-        fb = s.get(Feedback, len(old) + len(flood) + 1)
-        item, policy = item_of(fb), RecurrencePolicy(duplicate_candidates=20)
-        full = load_window_records(s, fb.created_at - timedelta(days=30), fb.created_at, exclude={fb.id})
-        one = load_window_for_one(s, item, policy)
-        want = classify_intake([item], [r.item() for r in full], policy)[0][fb.id]
-        assert want.recurrence == "recurring" and {1, 2} <= set(want.related_ids)
-        assert classify_intake([item], [r.item() for r in one], policy)[0][fb.id].to_dict() == want.to_dict()
-        assert len(one) < len(full)
+    old = [_delivery(f"پیتزا سرد بود {i}", START + timedelta(days=i), "pizza") for i in range(2)]
+    flood = [_delivery(f"کباب دیر رسید {i}", START + timedelta(days=10, minutes=i), "kebab") for i in range(90)]
+    probe = _delivery("باز هم پیتزا دیر رسید", START + timedelta(days=11), "pizza")
+    want, got = _probe_behind_a_flood(tmp_path, old, flood, probe)
+    assert want.recurrence == "recurring" and {1, 2} <= set(want.related_ids)
+    assert got.to_dict() == want.to_dict()

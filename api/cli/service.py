@@ -75,8 +75,8 @@ def default_workers() -> int:
     """One worker per CPU core this process may use, at least 1, at most 4. The GIL keeps a worker to
     about one core; SQLite writers of all workers take turns on a file lock (``store.db.WriteTurn``), so
     a second worker on 2 cores is a second core at work (bench/load.py, mixed load at 200 req/s for 60 s:
-    one worker falls behind and requests time out; two keep p99 under 100 ms). Each worker holds its own model (~0.85 GB,
-    ~30 s of CPU to load on a busy 2-core box)."""
+    one worker falls behind and requests time out; two keep up). Each worker holds its own model
+    (~0.85 GB, ~30 s of CPU to load on a busy 2-core box)."""
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
