@@ -19,7 +19,7 @@ from api.errors import field_errors
 from api.schemas import FeedbackIn
 from nlp.errors import BazkhordError
 from store.db import serialized_writes
-from store.feedback import find_by_external_ids, insert_feedback
+from store.feedback import find_by_external_ids, insert_feedback, prepare_record
 from store.schema import Feedback
 
 ANALYZE_CHUNK = 1024  # texts per model call (the Analyzer's own batch size)
@@ -149,9 +149,11 @@ def ingest(
             analyses += analyzer.analyze(texts[i : i + ANALYZE_CHUNK])
             if progress is not None:
                 progress(min(ANALYZE_CHUNK, len(texts) - i))
+        # one record (the single POST, under load): its intake reads and decides before the write turn
+        prepared = prepare_record(session, new[0][1], analyses[0], api_key_id, settings) if len(new) == 1 else None
         try:
             with serialized_writes(session.get_bind()):  # from the first INSERT to the commit
-                stored = insert_feedback(session, [d for _, d in new], analyses, api_key_id, settings)
+                stored = insert_feedback(session, [d for _, d in new], analyses, api_key_id, settings, prepared)
                 session.commit()
         except IntegrityError:
             # Another request stored one of these external_ids meanwhile: look again, once.

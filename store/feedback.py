@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, selectinload
 from models.types import Analysis
 from nlp.errors import BazkhordError
 from store.calendar import jalali_day, local_day
-from store.complaints import apply_complaint_intake
+from store.complaints import PreparedIntake, apply_complaint_intake, prepare_intake
 from store.schema import Feedback, TopicMention
 
 # Fields of an item that define "the same payload" for idempotency on external_id.
@@ -151,20 +151,40 @@ def _insert_records(session: Session, rows: list[dict[str, Any]]) -> list[int]:
     return ids
 
 
+@dataclass(slots=True)
+class PreparedRecord:
+    """One record's column values and its intake, computed before its write turn (``prepare_record``)."""
+
+    values: dict[str, Any]
+    mentions: list[dict[str, Any]]
+    intake: PreparedIntake | None
+
+
+def prepare_record(session: Session, item: dict[str, Any], analysis: Analysis, api_key_id: int | None,
+                   settings: Any) -> PreparedRecord:
+    """What ``insert_feedback`` of this one record computes and reads before it writes (its values and
+    ``store.complaints.prepare_intake``), done with no lock held: pass it as ``prepared``."""
+    values, mentions = feedback_values(item, analysis, api_key_id, settings)
+    return PreparedRecord(values, mentions, prepare_intake(session, values, mentions, settings))
+
+
 def insert_feedback(session: Session, items: list[dict[str, Any]], analyses: list[Analysis],
-                    api_key_id: int | None, settings: Any) -> list[Feedback]:
+                    api_key_id: int | None, settings: Any, prepared: PreparedRecord | None = None) -> list[Feedback]:
     """Add records and their topic mentions; flushes (ids assigned) but the caller commits.
 
     Bulk INSERTs (executemany with RETURNING) rather than one ORM object per row at flush time: the
     unit of work costs more than the database for batches of thousands. The returned records are
-    loaded back in input order, with their topics.
+    loaded back in input order, with their topics. ``prepared``: ``prepare_record`` of the one item.
     """
     if len(items) != len(analyses):
         raise ValueError("one analysis per item is required")
+    if prepared is not None and len(items) != 1:
+        raise ValueError("a prepared record is for one item")
     if not items:
         return []
     now = utcnow()
-    pairs = [feedback_values(it, an, api_key_id, settings, now) for it, an in zip(items, analyses, strict=True)]
+    pairs = ([(prepared.values, prepared.mentions)] if prepared is not None else
+             [feedback_values(it, an, api_key_id, settings, now) for it, an in zip(items, analyses, strict=True)])
     session.flush()  # anything pending goes first, as with a plain add
     ids = _insert_records(session, [values for values, _ in pairs])
     mentions = [{**m, "feedback_id": fid} for fid, (_, ms) in zip(ids, pairs, strict=True) for m in ms]
@@ -175,7 +195,8 @@ def insert_feedback(session: Session, items: list[dict[str, Any]], analyses: lis
         stmt = select(Feedback).where(Feedback.id.in_(ids[i : i + 500])).options(selectinload(Feedback.topics))
         by_id.update((fb.id, fb) for fb in session.scalars(stmt))
     rows = [by_id[i] for i in ids]
-    apply_complaint_intake(session, rows, settings)  # ISO 10002 triage, lifecycle start, recurrence
+    # ISO 10002 triage, lifecycle start, recurrence
+    apply_complaint_intake(session, rows, settings, prepared.intake if prepared is not None else None)
     return rows
 
 
@@ -308,6 +329,7 @@ __all__ = [
     "insert_feedback",
     "list_feedback",
     "payload_hash",
+    "prepare_record",
 ]
 
 

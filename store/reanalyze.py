@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from store.db import serialized_writes
 from store.schema import Feedback, TopicMention
 
 Progress = Callable[[float, str], None]
@@ -63,9 +64,11 @@ def reanalyze(
         say(0.9 * (start + len(chunk)) / max(total, 1), f"analysed {start + len(chunk)} of {total}")
 
     say(0.92, "writing")
-    now = utcnow()
     changed_version = sum(r.model_version != a.model for r, a in zip(rows, results, strict=True))
-    with session_factory() as s, s.begin():
+    with session_factory() as s, serialized_writes(s.get_bind()), s.begin():
+        # stamped inside the write turn: later than every analyzed_at committed before it, which is how
+        # rollups and prepared intakes (store.complaints.prepare_intake) see that these records changed
+        now = utcnow()
         for start in range(0, total, 1000):
             chunk = list(zip(rows[start : start + 1000], results[start : start + 1000], strict=True))
             ids = [r.id for r, _ in chunk]

@@ -572,7 +572,7 @@ def load_window_records(
     return list(rows.values())
 
 
-def _attach_topics(session: Session, rows: dict[int, WindowRecord]) -> None:
+def attach_topics(session: Session, rows: dict[int, WindowRecord]) -> None:
     ids = sorted(rows)
     mentions: dict[int, list[tuple[str, str]]] = {}
     for i in range(0, len(ids), 900):
@@ -712,7 +712,7 @@ def load_window_for_one(
                 found[r[0]] = WindowRecord(r[0], r[1], r[2], r[3], "", r[4])
             else:
                 rec.meta = r[4]
-    _attach_topics(session, found)
+    attach_topics(session, found)
     rows.update(found)
     return list(rows.values())
 
@@ -806,6 +806,7 @@ __all__ = [
     "RecurrenceResult",
     "WindowRecord",
     "apply_recurrence",
+    "attach_topics",
     "classify_intake",
     "complaint_topics",
     "item_of",
