@@ -24,11 +24,12 @@ from functools import lru_cache
 import numpy as np
 from scipy import sparse
 from sklearn.feature_extraction.text import HashingVectorizer
-from sqlalchemy import String, and_, bindparam, case, cast, exists, func, literal, or_, select, text
+from sqlalchemy import Select, String, and_, bindparam, case, cast, exists, func, literal, or_, select, text
 from sqlalchemy.orm import Session, aliased, selectinload
 
 from models.triage import canonicalize
 from store.schema import RECURRENCE, SCOPED_RECORDS, Feedback, TopicMention
+from store.window_cache import Entry, WindowCache, window_cache
 
 _LEVEL = {name: i for i, name in enumerate(RECURRENCE)}  # single 0 < recurring 1 < systemic 2
 GLOBAL_SCOPE = "*"  # records with neither product nor segment share one scope
@@ -676,20 +677,16 @@ def load_window_for_one(
     in_window = (*base, Feedback.created_at >= start)
     cols = (Feedback.id, Feedback.created_at, Feedback.segment, Feedback.product)
     latest = (Feedback.created_at.desc(), Feedback.id.desc())
-    rows: dict[int, WindowRecord] = {}
-    cands = (select(*cols, Feedback.text).where(*in_window, Feedback.text.is_not(None), Feedback.text != "")
-             .order_by(*latest).limit(limit).subquery())
-    # with their topic mentions in the same query (an IN list of hundreds of ids cost more to bind than to run)
-    q = select(cands, TopicMention.topic, TopicMention.polarity).outerjoin(
-        TopicMention, TopicMention.feedback_id == cands.c.id)
-    mentions: dict[int, list[tuple[str, str]]] = {}
-    for r in session.execute(q):
-        if r[0] not in rows:
-            rows[r[0]] = WindowRecord(r[0], r[1], r[2], r[3], r[4])
-        if r[5] is not None:
-            mentions.setdefault(r[0], []).append((r[5], r[6]))
-    for fid, ms in mentions.items():
-        rows[fid].topics = topics_of(ms)
+    cache = window_cache(session)
+    generation = cache.validated(session) if cache is not None else 0
+    cand_where = (*in_window, Feedback.text.is_not(None), Feedback.text != "")
+    if cache is not None:  # their ids; what is not cached, by id
+        ids = list(session.scalars(_CANDIDATE_IDS, {"start": start, "end": at, "item_id": item.id, "n": limit}))
+        entries = _entries(session, cache, generation, ids)
+        rows = {i: WindowRecord(i, e.created_at, e.segment, e.product, e.text, None, e.topics)
+                for i, e in ((i, entries[i]) for i in ids)}
+    else:
+        rows = _candidates(session, _with_topics(select(*cols, Feedback.text).where(*cand_where).order_by(*latest).limit(limit)))
     topics = list(item.topics)
     if not topics:  # it borrows its near-duplicates' topics: classify it against the candidates alone
         results, _ = classify_intake([item], [r.item() for r in rows.values()], policy)
@@ -712,9 +709,61 @@ def load_window_for_one(
                 found[r[0]] = WindowRecord(r[0], r[1], r[2], r[3], "", r[4])
             else:
                 rec.meta = r[4]
-    attach_topics(session, found)
+    if cache is not None:
+        entries = _entries(session, cache, generation, list(found))
+        for i, rec in found.items():
+            rec.topics = entries[i].topics
+    else:
+        attach_topics(session, found)
     rows.update(found)
     return list(rows.values())
+
+
+def _with_topics(records: Select) -> Select:
+    """``records`` (id, created_at, segment, product, text) with their topic mentions, in one query (an
+    IN list of hundreds of ids cost more to bind than to run)."""
+    cands = records.subquery()
+    return select(cands, TopicMention.topic, TopicMention.polarity).outerjoin(
+        TopicMention, TopicMention.feedback_id == cands.c.id)
+
+
+# built once (constructing a statement costs more than running it on a few rows)
+_CANDIDATE_IDS = (
+    select(Feedback.id)
+    .where(Feedback.priority.is_not(None), Feedback.created_at <= bindparam("end"), Feedback.id != bindparam("item_id"),
+           Feedback.created_at >= bindparam("start"), Feedback.text.is_not(None), Feedback.text != "")
+    .order_by(Feedback.created_at.desc(), Feedback.id.desc())
+    .limit(bindparam("n"))
+)
+_BY_IDS = _with_topics(
+    select(Feedback.id, Feedback.created_at, Feedback.segment, Feedback.product, Feedback.text)
+    .where(Feedback.id.in_(bindparam("ids", expanding=True)))
+)
+
+
+def _candidates(session: Session, query: Select, params: dict | None = None) -> dict[int, WindowRecord]:
+    """The records of ``_with_topics`` ``query``."""
+    rows: dict[int, WindowRecord] = {}
+    mentions: dict[int, list[tuple[str, str]]] = {}
+    for r in session.execute(query, params or {}):
+        if r[0] not in rows:
+            rows[r[0]] = WindowRecord(r[0], r[1], r[2], r[3], r[4] or "")
+        if r[5] is not None:
+            mentions.setdefault(r[0], []).append((r[5], r[6]))
+    for fid, ms in mentions.items():
+        rows[fid].topics = topics_of(ms)
+    return rows
+
+
+def _entries(session: Session, cache: WindowCache, generation: int, ids: list[int]) -> dict[int, Entry]:
+    """The cache entries of ``ids``, the missing ones read (and kept)."""
+    found, missing = cache.get_many(ids)
+    for i in range(0, len(missing), 900):
+        read = _candidates(session, _BY_IDS, {"ids": missing[i : i + 900]})
+        fresh = {r.id: Entry(r.created_at, r.segment, r.product, r.text, r.topics) for r in read.values()}
+        cache.put(fresh, generation)
+        found.update(fresh)
+    return found
 
 
 Lift = tuple[str, int, list[str]]  # (level, id of the new complaint, its pattern topics)

@@ -117,9 +117,15 @@ def test_the_window_query_count_does_not_grow_with_the_window(tmp_path):
         seen: list[str] = []
         event.listen(engine, "before_cursor_execute", lambda _c, _cur, stmt, *_a: seen.append(stmt))
         one = load_window_for_one(s, item, RecurrencePolicy(duplicate_candidates=50))
-        # candidates with their topics, at most three LIMITed queries per topic, the topics of the rest
-        assert len(seen) <= 2 + 3 * len(item.topics or TOPICS)
+        # the cache check (two), the candidates' ids and the uncached ones by id, at most three LIMITed
+        # queries per topic, the rest by id
+        assert len(seen) <= 5 + 3 * len(item.topics or TOPICS)
         assert len(one) < 50 + 3 * (64 + 50 + 12)
+        seen.clear()
+        again = load_window_for_one(s, item, RecurrencePolicy(duplicate_candidates=50))
+        assert len(seen) <= 3 + 3 * len(item.topics or TOPICS)  # every record cached now: none read by id
+        assert not [q for q in seen if "IN (" in q]
+        assert again == one
 
 
 def test_without_a_cap_on_candidates_the_whole_window_is_used(tmp_path):
