@@ -35,6 +35,7 @@ from store.recurrence import (
     replay_lifts,
 )
 from store.schema import COMPLAINT_STATUSES, PRIORITIES, RECURRENCE, Feedback, StatusEvent, TopicMention
+from store.window_cache import newest_record, reanalysed_since
 
 _PRIORITY_ORDER = case({p: i for i, p in enumerate(PRIORITIES)}, value=Feedback.priority, else_=len(PRIORITIES))
 
@@ -190,15 +191,13 @@ def prepare_intake(session: Session, values: dict[str, Any], mentions: Sequence[
     policy = recurrence_policy(settings)
     # first: every record committed after these two reads has a larger id (SQLite numbers rows
     # max(rowid) + 1 while its writer holds the write turn)
-    seen_id, seen_at = session.execute(select(
-        select(func.max(Feedback.id)).scalar_subquery(), select(func.max(Feedback.analyzed_at)).scalar_subquery(),
-    )).one()
+    seen_id, seen_at = newest_record(session)
     contact = triage.rules.repeat_contact
     key = customer_key(fb, contact.meta_keys) if contact is not None else None
     window = load_window_for_one(session, item_of(fb), policy, (key, contact.window_days) if key is not None else None)
     if window is None:
         return None
-    return PreparedIntake(fb, window, seen_id or 0, seen_at, _decide([fb], window, policy, triage))
+    return PreparedIntake(fb, window, seen_id, seen_at, _decide([fb], window, policy, triage))
 
 
 def _same_record(a: Feedback, b: Feedback) -> bool:
@@ -219,12 +218,8 @@ def _brought_up_to_date(session: Session, prep: PreparedIntake, fb: Feedback, po
     """
     if not _same_record(prep.record, fb):
         return None
-    if prep.seen_id:
-        newer = Feedback.analyzed_at.is_not(None) if prep.seen_analyzed_at is None else (
-            Feedback.analyzed_at > prep.seen_analyzed_at)
-        changed = select(Feedback.id).where(newer, Feedback.id <= prep.seen_id).limit(1)
-        if session.execute(changed).first() is not None:
-            return None
+    if reanalysed_since(session, prep.seen_analyzed_at):
+        return None
     contact = triage.rules.repeat_contact
     days = max(policy.window_days, contact.window_days if contact is not None else 0)
     cols = (Feedback.id, Feedback.created_at, Feedback.segment, Feedback.product, Feedback.text, Feedback.meta)

@@ -43,6 +43,20 @@ class Entry:
 _REANALYSED = or_(Feedback.received_at.is_(None), Feedback.analyzed_at != Feedback.received_at)
 
 
+def newest_record(session: Session) -> tuple[int, datetime | None]:
+    """(the newest record id or 0, the newest ``analyzed_at``), in one read."""
+    newest_id, newest_at = session.execute(select(
+        select(func.max(Feedback.id)).scalar_subquery(), select(func.max(Feedback.analyzed_at)).scalar_subquery(),
+    )).one()
+    return newest_id or 0, newest_at
+
+
+def reanalysed_since(session: Session, seen_at: datetime | None) -> bool:
+    """Whether a stored record was analysed again after ``seen_at`` (a ``newest_record`` time)."""
+    newer = Feedback.analyzed_at.is_not(None) if seen_at is None else Feedback.analyzed_at > seen_at
+    return session.execute(select(Feedback.id).where(newer, _REANALYSED).limit(1)).first() is not None
+
+
 class WindowCache:
     def __init__(self, size: int = CACHE_SIZE) -> None:
         self.size = size
@@ -55,16 +69,9 @@ class WindowCache:
         """Empty the cache if anything in it may have changed since the last check; the generation to
         pass to ``put`` for entries read from now on."""
         with self._lock:
-            newest_id, newest_at = session.execute(select(
-                select(func.max(Feedback.id)).scalar_subquery(),
-                select(func.max(Feedback.analyzed_at)).scalar_subquery(),
-            )).one()
-            newest_id = newest_id or 0
+            newest_id, newest_at = newest_record(session)
             seen_id, seen_at = self._seen
-            stale = newest_id < seen_id
-            if not stale and self._entries:
-                newer = Feedback.analyzed_at.is_not(None) if seen_at is None else Feedback.analyzed_at > seen_at
-                stale = session.execute(select(Feedback.id).where(newer, _REANALYSED).limit(1)).first() is not None
+            stale = newest_id < seen_id or (bool(self._entries) and reanalysed_since(session, seen_at))
             if stale:
                 self._entries.clear()
                 self.generation += 1
@@ -115,4 +122,4 @@ def window_cache(session: Session) -> WindowCache | None:
     return cache
 
 
-__all__ = ["CACHE_SIZE", "Entry", "WindowCache", "window_cache"]
+__all__ = ["CACHE_SIZE", "Entry", "WindowCache", "newest_record", "reanalysed_since", "window_cache"]
