@@ -23,15 +23,17 @@ from models.triage import Triage, get_triage, rank
 from nlp.errors import BazkhordError
 from store.lifecycle import INITIAL, INTAKE_ACTOR, allowed_transitions, utcnow
 from store.recurrence import (
+    HistoryIndex,
     Lift,
     RecurrencePolicy,
     RecurrenceResult,
     WindowRecord,
     attach_topics,
-    classify_intake,
+    classify_intake_indexed,
     item_of,
     load_window_for_one,
     load_window_records,
+    reclassify_one,
     replay_lifts,
 )
 from store.schema import COMPLAINT_STATUSES, PRIORITIES, RECURRENCE, Feedback, StatusEvent, TopicMention
@@ -120,6 +122,8 @@ class _Decision:
     results: dict[int, RecurrenceResult]
     lifts: dict[int, list[Lift]]
     verdicts: list
+    priors: dict[int, int]  # earlier contacts of the same customer per picked record (those with any)
+    index: HistoryIndex  # the classification's index (see ``classify_intake_indexed``)
 
 
 def _load_window(session: Session, picked: Sequence[Feedback], policy: RecurrencePolicy,
@@ -144,13 +148,17 @@ def _decide(picked: Sequence[Feedback], window: Sequence[WindowRecord], policy: 
     priors: dict[int, int] = {}
     if contact is not None:
         priors = prior_contact_counts(picked, window, contact.meta_keys, contact.window_days)
-    results, lifts = classify_intake([item_of(fb) for fb in picked], [r.item() for r in window], policy)
-    verdicts = triage.triage_batch(
+    results, lifts, index = classify_intake_indexed([item_of(fb) for fb in picked], [r.item() for r in window], policy)
+    return _Decision(results, lifts, _verdicts(picked, results, priors, triage), priors, index)
+
+
+def _verdicts(picked: Sequence[Feedback], results: dict[int, RecurrenceResult], priors: dict[int, int],
+              triage: Triage) -> list:
+    return triage.triage_batch(
         [fb.text or "" for fb in picked], [fb.analysis for fb in picked], [fb.kind for fb in picked],
         prior_contacts=[priors.get(fb.id, 0) for fb in picked],
         recurrence=[results[fb.id].recurrence for fb in picked],
     )
-    return _Decision(results, lifts, verdicts)
 
 
 # The id of the record in an intake decided before its INSERT (``prepare_intake``): above every real id,
@@ -226,17 +234,26 @@ def _brought_up_to_date(session: Session, prep: PreparedIntake, fb: Feedback, po
     q = select(*cols).where(Feedback.id > prep.seen_id, Feedback.id < fb.id, Feedback.priority.is_not(None),
                             Feedback.created_at >= fb.created_at - timedelta(days=days), Feedback.created_at <= fb.created_at)
     fresh = {r[0]: WindowRecord(r[0], r[1], r[2], r[3], r[4] or "", r[5]) for r in session.execute(q)}
+    d = prep.decision
     if not fresh:
-        d = prep.decision
         return _Decision(
             {fb.id: d.results[PROVISIONAL_ID]},
             {rid: [(lvl, fb.id if i == PROVISIONAL_ID else i, t) for lvl, i, t in ops] for rid, ops in d.lifts.items()},
-            d.verdicts,
+            d.verdicts, {fb.id: d.priors[PROVISIONAL_ID]} if PROVISIONAL_ID in d.priors else {}, d.index,
         )
     attach_topics(session, fresh)
     window = {r.id: r for r in prep.window}
     window.update(fresh)
-    decision = _decide([fb], list(window.values()), policy, triage)
+    # Decided again from the prepared index with the new records added (what classifying against the
+    # merged window gives, without indexing all of it again inside the turn).
+    results, lifts = reclassify_one(d.index, item_of(fb), [r.item() for r in fresh.values()])
+    priors: dict[int, int] = {}
+    if contact is not None:
+        priors = prior_contact_counts([fb], list(window.values()), contact.meta_keys, contact.window_days)
+    same = (priors.get(fb.id, 0) == d.priors.get(PROVISIONAL_ID, 0)
+            and results[fb.id].recurrence == d.results[PROVISIONAL_ID].recurrence)
+    verdicts = d.verdicts if same else _verdicts([fb], results, priors, triage)  # what triage reads is unchanged
+    decision = _Decision(results, lifts, verdicts, priors, d.index)
     if not item_of(fb).topics:  # topics borrowed from its near-duplicates: members were read for the old ones
         if not set(decision.results[fb.id].item_topics) <= set(prep.decision.results[PROVISIONAL_ID].item_topics):
             return None
@@ -297,6 +314,7 @@ def _record_decision(session: Session, picked: Sequence[Feedback], decision: _De
         found = session.execute(select(*cols).where(Feedback.id.in_(lifted[i : i + _BY_ID_CHUNK])).order_by(Feedback.id))
         for r in found:
             row = _Handling(*r)
+            before = (row.priority, row.priority_reasons, row.recurrence, row.related_ids)
             row.recurrence, row.related_ids = replay_lifts(row.recurrence, row.related_ids, lifts[row.id],
                                                            policy.max_related)
             add_recurrence_reason(row, triage)
@@ -304,8 +322,11 @@ def _record_decision(session: Session, picked: Sequence[Feedback], decision: _De
             if event is not None:
                 events.append(event)
                 rows.append(row)
-            else:  # its lifecycle columns are not ours to write (a handler may be changing them)
+            elif (row.priority, row.priority_reasons, row.recurrence, row.related_ids) != before:
+                # its lifecycle columns are not ours to write (a handler may be changing them)
                 triage_only.append(row)
+            # else: already at its pattern's level with a full list of related ids (most rows of a
+            # pattern that keeps growing): writing it again would change nothing
     _write_back(session, rows, triage_only, events, {fb.id: fb for fb in picked})
 
 

@@ -90,7 +90,8 @@ class _Outcomes:
 
         def spy(session, prep, fb, policy, triage):
             out = real(session, prep, fb, policy, triage)
-            key = "fresh" if out is None else "reused" if out.verdicts is prep.decision.verdicts else "merged"
+            reused = out is not None and out.results[fb.id] is prep.decision.results[complaints.PROVISIONAL_ID]
+            key = "fresh" if out is None else "reused" if reused else "merged"
             self.counts[key] += 1
             return out
 
@@ -200,3 +201,44 @@ def test_only_a_record_that_intake_triages_is_prepared(tmp_path):
         complaint = prepare_record(s, {"text": "دیر رسید", "kind": "complaint", "created_at": T0},
                                    analysis("دیر رسید", 0.9, {"delivery": "neg"}), None, settings)
         assert complaint.intake is not None
+
+
+def test_an_intake_rewrites_only_the_earlier_records_it_changes(tmp_path):
+    """A pattern that keeps growing lifts its latest members at every complaint; those already at its
+    level with a full list of related ids are left as they are (not written again), the others are."""
+    from sqlalchemy import event
+
+    factory, settings = _database(tmp_path, "grow.db")
+    engine = factory.kw["bind"]
+    # 70 complaints of one pattern (same topic and scope): each reaches 50 related ids
+    stream = [({"text": f"{TEXTS[0]} {i}", "created_at": T0 + timedelta(minutes=i), "external_id": f"g-{i}",
+                "kind": "complaint", "segment": "vendor-1"}, analysis(TEXTS[0], 0.9, {"delivery": "neg"}))
+              for i in range(70)]
+    for item, an in stream[:-1]:
+        with factory() as s:
+            insert_feedback(s, [item], [an], None, settings)
+            s.commit()
+    with factory() as s:  # five of its latest members with short lists (as stored by an older version)
+        for fb in s.scalars(select(Feedback).where(Feedback.external_id.in_([f"g-{i}" for i in range(60, 65)]))):
+            fb.related_ids = fb.related_ids[:10]
+        s.commit()
+    before = dict((r[0], r[1:]) for r in _state(factory)[0])
+    written: list[int] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("UPDATE FEEDBACK"):
+            rows = parameters if executemany else [parameters]
+            written.extend(len(rows) * [0])
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        with factory() as s:
+            item, an = stream[-1]
+            insert_feedback(s, [item], [an], None, settings, prepare_record(s, item, an, None, settings))
+            s.commit()
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    after = dict((r[0], r[1:]) for r in _state(factory)[0])
+    changed = [k for k in before if before[k] != after[k]]
+    assert sorted(changed) == [f"g-{i}" for i in range(60, 65)]
+    assert len(written) == len(changed) + 1  # and the new record itself
