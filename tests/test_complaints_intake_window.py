@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import event, update
 from sqlalchemy.orm import Session
 
+import store.recurrence as recurrence
 from indicators.bulk import bulk_insert
 from store.complaints import customer_key, prior_contact_counts
 from store.db import make_engine
@@ -84,7 +85,10 @@ CONTACT_KEYS = ("customer_id", "customer", "contact_id")
     # more scopes than the latest members show (every scope asked), more related ids than the scope scan
     (4, RecurrencePolicy(systemic_min_scopes=30, max_related=80)),
 ])
-def test_one_complaint_is_classified_as_against_the_whole_window(url, seed, policy):
+# members found by walking the window (0), from the topic's mentions (10**9), each way by topic (150)
+@pytest.mark.parametrize("sparse_topic", [0, 150, 10**9])
+def test_one_complaint_is_classified_as_against_the_whole_window(url, seed, policy, sparse_topic, monkeypatch):
+    monkeypatch.setattr(recurrence, "SPARSE_TOPIC", sparse_topic)
     engine, rnd = _db(url, seed, 1500)
     with Session(engine) as s:
         probes = rnd.sample(range(1, 1501), 60)
@@ -117,14 +121,14 @@ def test_the_window_query_count_does_not_grow_with_the_window(tmp_path):
         seen: list[str] = []
         event.listen(engine, "before_cursor_execute", lambda _c, _cur, stmt, *_a: seen.append(stmt))
         one = load_window_for_one(s, item, RecurrencePolicy(duplicate_candidates=50))
-        # the cache check (two), the candidates' ids and the uncached ones by id, at most three LIMITed
-        # queries per topic, the rest by id
-        assert len(seen) <= 5 + 3 * len(item.topics or TOPICS)
+        # the cache check (two), the candidates' ids and the uncached ones by id; per topic the count of
+        # its mentions and at most three LIMITed queries; the rest by id
+        assert len(seen) <= 5 + 4 * len(item.topics or TOPICS)
         assert len(one) < 50 + 3 * (64 + 50 + 12)
         seen.clear()
         again = load_window_for_one(s, item, RecurrencePolicy(duplicate_candidates=50))
-        assert len(seen) <= 3 + 3 * len(item.topics or TOPICS)  # every record cached now: none read by id
-        assert not [q for q in seen if "IN (" in q]
+        assert len(seen) <= 3 + 4 * len(item.topics or TOPICS)  # every record cached now: none read by id
+        assert not [q for q in seen if "IN (?" in q]
         assert again == one
 
 
