@@ -214,3 +214,30 @@ def test_replay_lifts_equals_lift_calls():
             lift(want, to, new_id, topics, 8)
         got = replay_lifts(start, related, ops, 8)
         assert got == ((want.recurrence, want.related_ids) if ops else (start, related))
+
+
+def test_an_index_grown_by_adds_in_any_order_equals_one_built_at_once():
+    """``HistoryIndex.add`` keeps (at, id) order, ties included, whatever order items come in (the intake
+    decided before its write turn adds the records committed meanwhile, some older than those it read)."""
+    from store.recurrence import HistoryIndex, classify_intake_indexed, reclassify_one
+
+    rnd = random.Random(5)
+    items = [ComplaintItem(i, T0 + timedelta(hours=rnd.choice([0, 1, 1, 2, 3])), (rnd.choice(["a", "b"]),),
+                           rnd.choice([None, "v1", "v2"]), None, rnd.choice(["", "دیر رسید", "سرد بود"]))
+             for i in range(1, 40)]
+    detector = RecurrenceDetector(RecurrencePolicy(recurring_min=2))
+    whole = HistoryIndex(detector, items)
+    grown = HistoryIndex(detector, items[:10])
+    for it in rnd.sample(items[10:], len(items) - 10):
+        grown.add(it)
+    assert [i.id for i in grown.items] == [i.id for i in whole.items]
+    assert [i.id for i in grown.text_items] == [i.id for i in whole.text_items]
+    assert {t: [i.id for i in line.items] for t, line in grown.topic.items()} == \
+        {t: [i.id for i in line.items] for t, line in whole.topic.items()}
+    # and classifying a new item from the grown index gives what the whole window gives
+    new = ComplaintItem(100, T0 + timedelta(hours=3), ("a",), "v1", None, "دیر رسید")
+    want = classify_intake_indexed([new], items, detector.policy)[:2]
+    _, _, index = classify_intake_indexed([new], items[:10], detector.policy)
+    got = reclassify_one(index, new, rnd.sample(items[10:], len(items) - 10))
+    assert {k: v.to_dict() for k, v in got[0].items()} == {k: v.to_dict() for k, v in want[0].items()}
+    assert got[1] == want[1]
