@@ -110,7 +110,7 @@ def serve(
                                                         "[default: json]")] = None,
     workers: Annotated[int | None, typer.Option(help="worker processes; 0 = one per CPU core, 1 to 4 "
                                                      "[default: BAZKHORD_WORKERS or 0]")] = None,
-    threads: Annotated[int | None, typer.Option(help="request threads per worker [default: BAZKHORD_THREADS or 4]")] = None,
+    threads: Annotated[int | None, typer.Option(help="request threads per worker [default: BAZKHORD_THREADS or 2]")] = None,
     graceful_timeout: Annotated[float | None, typer.Option(
         help="seconds in-flight requests get to finish after SIGTERM/SIGINT [default: BAZKHORD_GRACEFUL_TIMEOUT_S or 30]")] = None,
 ) -> None:
