@@ -122,7 +122,7 @@ class _Decision:
     results: dict[int, RecurrenceResult]
     lifts: dict[int, list[Lift]]
     verdicts: list
-    priors: dict[int, int]  # earlier contacts of the same customer per picked record (those with any)
+    priors: dict[int, int]  # earlier contacts of the same customer per picked record (empty: no such rule)
     index: HistoryIndex  # the classification's index (see ``classify_intake_indexed``)
 
 
@@ -242,13 +242,12 @@ def _brought_up_to_date(session: Session, prep: PreparedIntake, fb: Feedback, po
             d.verdicts, {fb.id: d.priors[PROVISIONAL_ID]} if PROVISIONAL_ID in d.priors else {}, d.index,
         )
     attach_topics(session, fresh)
-    window = {r.id: r for r in prep.window}
-    window.update(fresh)
     # Decided again from the prepared index with the new records added (what classifying against the
     # merged window gives, without indexing all of it again inside the turn).
     results, lifts = reclassify_one(d.index, item_of(fb), [r.item() for r in fresh.values()])
     priors: dict[int, int] = {}
     if contact is not None:
+        window = {r.id: r for r in prep.window} | fresh
         priors = prior_contact_counts([fb], list(window.values()), contact.meta_keys, contact.window_days)
     same = (priors.get(fb.id, 0) == d.priors.get(PROVISIONAL_ID, 0)
             and results[fb.id].recurrence == d.results[PROVISIONAL_ID].recurrence)

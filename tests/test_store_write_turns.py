@@ -65,12 +65,12 @@ def test_in_memory_databases_need_no_file_and_postgresql_no_turns(tmp_path, monk
 
 
 def test_sqlite_connections_are_set_up_for_many_readers_and_one_writer(tmp_path):
-    from store.db import BUSY_TIMEOUT_S, MMAP_BYTES
+    from store.db import BUSY_TIMEOUT_S
 
     engine = make_engine(f"sqlite:///{tmp_path / 'p.db'}")
     with engine.connect() as conn:
         pragma = {name: conn.exec_driver_sql(f"PRAGMA {name}").scalar()
-                  for name in ("journal_mode", "synchronous", "foreign_keys", "busy_timeout", "temp_store", "mmap_size")}
-    # synchronous 1 = NORMAL, temp_store 2 = MEMORY; reads through a memory map of the file
+                  for name in ("journal_mode", "synchronous", "foreign_keys", "busy_timeout", "temp_store")}
+    # synchronous 1 = NORMAL, temp_store 2 = MEMORY
     assert pragma == {"journal_mode": "wal", "synchronous": 1, "foreign_keys": 1,
-                      "busy_timeout": int(BUSY_TIMEOUT_S * 1000), "temp_store": 2, "mmap_size": MMAP_BYTES}
+                      "busy_timeout": int(BUSY_TIMEOUT_S * 1000), "temp_store": 2}
