@@ -43,8 +43,8 @@ class Settings(BaseSettings):
     access_log: bool = True  # one line per request (route template, status, duration; never bodies)
     # `bazkhord serve`: worker processes (0 = one per CPU core, 1 to 4; each holds its own model),
     # request threads per worker (sync routes run there; CPU-bound Python gains nothing from more threads
-    # than cores, and many threads stretch every request they share the GIL with: at 200 req/s of mixed
-    # load on 2 cores, 2 threads kept p99 under 100 ms in 5 of 5 runs, 4 in 0 of 5), database connections
+    # than cores, and many threads stretch every request they share the GIL with: see the README's load
+    # figures for 2 against 4), database connections
     # per worker (0 = one per thread, so no request waits for a connection), and the seconds in-flight requests get to finish
     # after SIGTERM/SIGINT before they are cancelled (no new connection is accepted meanwhile).
     workers: int = 0

@@ -239,7 +239,7 @@ def _brought_up_to_date(session: Session, prep: PreparedIntake, fb: Feedback, po
         return _Decision(
             {fb.id: d.results[PROVISIONAL_ID]},
             {rid: [(lvl, fb.id if i == PROVISIONAL_ID else i, t) for lvl, i, t in ops] for rid, ops in d.lifts.items()},
-            d.verdicts, {fb.id: d.priors[PROVISIONAL_ID]} if PROVISIONAL_ID in d.priors else {}, d.index,
+            d.verdicts, {fb.id if i == PROVISIONAL_ID else i: n for i, n in d.priors.items()}, d.index,
         )
     attach_topics(session, fresh)
     # Decided again from the prepared index with the new records added (what classifying against the
