@@ -702,20 +702,17 @@ def load_window_for_one(
     if limit <= 0:
         return None
     at, start = item.at, item.at - timedelta(days=policy.window_days)
-    base = (Feedback.priority.is_not(None), Feedback.created_at <= at, Feedback.id != item.id)
-    in_window = (*base, Feedback.created_at >= start)
     cols = (Feedback.id, Feedback.created_at, Feedback.segment, Feedback.product)
-    latest = (Feedback.created_at.desc(), Feedback.id.desc())
     cache = window_cache(session)
     generation = cache.validated(session) if cache is not None else 0
-    cand_where = (*in_window, Feedback.text.is_not(None), Feedback.text != "")
+    window = {"start": start, "end": at, "item_id": item.id, "n": limit}
     if cache is not None:  # their ids; what is not cached, by id
-        ids = list(session.scalars(_CANDIDATE_IDS, {"start": start, "end": at, "item_id": item.id, "n": limit}))
+        ids = list(session.scalars(_CANDIDATE_IDS, window))
         entries = _entries(session, cache, generation, ids)
         rows = {i: WindowRecord(i, e.created_at, e.segment, e.product, e.text, None, e.topics)
                 for i, e in ((i, entries[i]) for i in ids)}
     else:
-        rows = _candidates(session, _with_topics(select(*cols, Feedback.text).where(*cand_where).order_by(*latest).limit(limit)))
+        rows = _candidates(session, _CANDIDATES, window)
     topics = list(item.topics)
     if not topics:  # it borrows its near-duplicates' topics: classify it against the candidates alone
         results, _ = classify_intake([item], [r.item() for r in rows.values()], policy)
@@ -730,7 +727,8 @@ def load_window_for_one(
         key, days = contact
         value = key.split("=", 1)[1]
         q = select(*cols, Feedback.meta).where(
-            *base, Feedback.created_at >= at - timedelta(days=days),
+            Feedback.priority.is_not(None), Feedback.created_at <= at, Feedback.id != item.id,
+            Feedback.created_at >= at - timedelta(days=days),
             cast(Feedback.meta, String).contains(value, autoescape=True))
         for r in session.execute(q):
             rec = rows.get(r[0]) or found.get(r[0])
@@ -757,13 +755,20 @@ def _with_topics(records: Select) -> Select:
 
 
 # built once (constructing a statement costs more than running it on a few rows)
-_CANDIDATE_IDS = (
-    select(Feedback.id)
-    .where(Feedback.priority.is_not(None), Feedback.created_at <= bindparam("end"), Feedback.id != bindparam("item_id"),
-           Feedback.created_at >= bindparam("start"), Feedback.text.is_not(None), Feedback.text != "")
-    .order_by(Feedback.created_at.desc(), Feedback.id.desc())
-    .limit(bindparam("n"))
-)
+def _latest_candidates(*cols) -> Select:
+    """``cols`` of the latest ``n`` triaged records with a text in [start, end], other than ``item_id``."""
+    return (
+        select(*cols)
+        .where(Feedback.priority.is_not(None), Feedback.created_at <= bindparam("end"), Feedback.id != bindparam("item_id"),
+               Feedback.created_at >= bindparam("start"), Feedback.text.is_not(None), Feedback.text != "")
+        .order_by(Feedback.created_at.desc(), Feedback.id.desc())
+        .limit(bindparam("n"))
+    )
+
+
+_CANDIDATE_IDS = _latest_candidates(Feedback.id)
+_CANDIDATES = _with_topics(_latest_candidates(Feedback.id, Feedback.created_at, Feedback.segment, Feedback.product,
+                                              Feedback.text))
 _BY_IDS = _with_topics(
     select(Feedback.id, Feedback.created_at, Feedback.segment, Feedback.product, Feedback.text)
     .where(Feedback.id.in_(bindparam("ids", expanding=True)))

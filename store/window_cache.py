@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from store.schema import Feedback
@@ -43,18 +43,24 @@ class Entry:
 _REANALYSED = or_(Feedback.received_at.is_(None), Feedback.analyzed_at != Feedback.received_at)
 
 
+# Built once, with bind parameters: every one-record intake runs them, and constructing a statement
+# (and its cache key) costs more than running it.
+_NEWEST = select(select(func.max(Feedback.id)).scalar_subquery(), select(func.max(Feedback.analyzed_at)).scalar_subquery())
+_ANY_ANALYSED = select(Feedback.id).where(Feedback.analyzed_at.is_not(None), _REANALYSED).limit(1)
+_ANALYSED_AFTER = select(Feedback.id).where(Feedback.analyzed_at > bindparam("seen_at"), _REANALYSED).limit(1)
+
+
 def newest_record(session: Session) -> tuple[int, datetime | None]:
     """(the newest record id or 0, the newest ``analyzed_at``), in one read."""
-    newest_id, newest_at = session.execute(select(
-        select(func.max(Feedback.id)).scalar_subquery(), select(func.max(Feedback.analyzed_at)).scalar_subquery(),
-    )).one()
+    newest_id, newest_at = session.execute(_NEWEST).one()
     return newest_id or 0, newest_at
 
 
 def reanalysed_since(session: Session, seen_at: datetime | None) -> bool:
     """Whether a stored record was analysed again after ``seen_at`` (a ``newest_record`` time)."""
-    newer = Feedback.analyzed_at.is_not(None) if seen_at is None else Feedback.analyzed_at > seen_at
-    return session.execute(select(Feedback.id).where(newer, _REANALYSED).limit(1)).first() is not None
+    if seen_at is None:
+        return session.execute(_ANY_ANALYSED).first() is not None
+    return session.execute(_ANALYSED_AFTER, {"seen_at": seen_at}).first() is not None
 
 
 class WindowCache:
