@@ -754,7 +754,6 @@ def _with_topics(records: Select) -> Select:
         TopicMention, TopicMention.feedback_id == cands.c.id)
 
 
-# built once (constructing a statement costs more than running it on a few rows)
 def _latest_candidates(*cols) -> Select:
     """``cols`` of the latest ``n`` triaged records with a text in [start, end], other than ``item_id``."""
     return (
@@ -766,11 +765,13 @@ def _latest_candidates(*cols) -> Select:
     )
 
 
+# built once (constructing a statement costs more than running it on a few rows); ``_candidates`` reads
+# the columns of ``_RECORD`` in this order
+_RECORD = (Feedback.id, Feedback.created_at, Feedback.segment, Feedback.product, Feedback.text)
 _CANDIDATE_IDS = _latest_candidates(Feedback.id)
-_CANDIDATES = _with_topics(_latest_candidates(Feedback.id, Feedback.created_at, Feedback.segment, Feedback.product,
-                                              Feedback.text))
+_CANDIDATES = _with_topics(_latest_candidates(*_RECORD))
 _BY_IDS = _with_topics(
-    select(Feedback.id, Feedback.created_at, Feedback.segment, Feedback.product, Feedback.text)
+    select(*_RECORD)
     .where(Feedback.id.in_(bindparam("ids", expanding=True)))
 )
 
