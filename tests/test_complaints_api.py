@@ -212,6 +212,21 @@ def test_exposed_in_indicators_dashboard_and_management_review(world):
     assert js.status_code == 200 and "/v1/indicators/process" in js.text
 
 
+def test_indicators_complaint_block_uses_the_default_window(world):
+    """Without "from", GET /v1/indicators counts the complaints of the window its satisfaction figures use
+    (the last 30 days for period=day), not every complaint before "to"."""
+    c, h, seg = world["client"], headers(world["keys"]["manager"]), world["seg"]
+    to = (T0 + timedelta(days=33)).date().isoformat()
+    ind = c.get("/v1/indicators", params={"segment": seg, "to": to, "period": "day", "min_n": 1}, headers=h).json()
+    assert ind["from"] == "2011-05-05" and ind["to"] == to  # the world's records 4..8 of 0..8
+    process = c.get("/v1/indicators/process", params={"segment": seg, "period": "", "min_n": 1}, headers=h)
+    window = c.get("/v1/indicators/process", params={"segment": seg, "from": ind["from"], "to": to, "period": "", "min_n": 1},
+                   headers=h)
+    everything, in_window = process.json()["overall"]["volume"], window.json()["overall"]["volume"]
+    assert 0 < in_window < everything
+    assert ind["complaint_handling"]["overall"]["volume"] == in_window
+
+
 def test_end_to_end_with_the_real_analyzer(db_url):  # noqa: F811
     from tests.apiutil import load_test_analyzer
 

@@ -66,6 +66,9 @@ async def min_n_param(
 MinNDep = Annotated[int, Depends(min_n_param)]
 
 
+_NEWEST_TAXONOMY = select(TaxonomyVersion.content).order_by(TaxonomyVersion.version.desc()).limit(1)
+
+
 def topic_labels(request: Request, session: Session) -> dict[str, str]:
     """Persian topic labels: the newest taxonomy version, else the active model's taxonomy."""
     labels: dict[str, str] = {}
@@ -77,7 +80,7 @@ def topic_labels(request: Request, session: Session) -> dict[str, str]:
                 labels[t["id"]] = t.get("label_fa") or t["id"]
         except (AttributeError, KeyError, TypeError):
             pass
-    content = session.scalar(select(TaxonomyVersion.content).order_by(TaxonomyVersion.version.desc()).limit(1))
+    content = session.scalar(_NEWEST_TAXONOMY)
     if isinstance(content, dict):
         for t in content.get("topics", []):
             if isinstance(t, dict) and t.get("id"):
@@ -128,9 +131,11 @@ def get_indicators(
         session, sl, period=period, calendar=calendar, group_by=group_by or None, min_n=min_n,
         weights=parse_weights(weights), labels=topic_labels(request, session),
     )
-    # ISO 10002 process indicators beside the satisfaction ones (details: GET /v1/indicators/process)
+    # ISO 10002 process indicators beside the satisfaction ones (details: GET /v1/indicators/process), over
+    # the same window: with "from" or "to" left out, the default one the satisfaction figures used
     s = request.app.state.settings
+    start, end = (date.fromisoformat(out[k]) if out[k] else None for k in ("from", "to"))
     out["complaint_handling"] = complaint_summary(
-        session, sl.start, sl.end, sl.filters, period, calendar, min_n, s.complaint_ack_sla_hours, s.complaint_sla_hours
+        session, start, end, sl.filters, period, calendar, min_n, s.complaint_ack_sla_hours, s.complaint_sla_hours
     )
     return json_response(out)
