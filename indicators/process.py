@@ -23,9 +23,10 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
+from functools import cache
 
 from scipy import stats as _st
-from sqlalchemy import func, literal_column, select
+from sqlalchemy import bindparam, func, literal_column, select
 from sqlalchemy.orm import Session
 
 from indicators import stats
@@ -140,14 +141,36 @@ def compute(
     }
 
 
-def _tracked(session: Session):
-    """``status IS NOT NULL``, marked rare for SQLite: its statistics cannot tell that most records have a
-    NULL status, so it would walk the day (or day+segment) index over every record of the window (seconds
-    on a million rows) instead of the status index over the tracked complaints alone."""
-    cond = Feedback.status.is_not(None)
-    if session.get_bind().dialect.name == "sqlite":
-        return func.likelihood(cond, literal_column("0.001"))  # SQLite wants a literal here, not a parameter
-    return cond
+_FILTERS = ("segment", "product", "channel", "region", "kind", "priority")
+# ComplaintTimes' fields in order, up to topics
+_TIMES = (
+    Feedback.id, Feedback.created_at, Feedback.status, Feedback.day, Feedback.acknowledged_at, Feedback.resolved_at,
+    Feedback.priority, Feedback.recurrence, Feedback.reopen_count, Feedback.handling_rating,
+    Feedback.segment, Feedback.product, Feedback.channel,
+)
+
+
+@cache
+def _load_statements(dialect: str, has_start: bool, has_end: bool, filters: tuple[str, ...], topic: bool):
+    """``load_rows``' two statements (complaints; their topic mentions) for one form of query, built once
+    (every dashboard answer runs them); values as parameters: start, end, f_<filter>, topic."""
+    tracked = Feedback.status.is_not(None)
+    if dialect == "sqlite":
+        # marked rare: SQLite's statistics cannot tell that most records have a NULL status, so it would walk
+        # the day (or day+segment) index over every record of the window (seconds on a million rows) instead
+        # of the status index over the tracked complaints alone; it wants a literal here, not a parameter
+        tracked = func.likelihood(tracked, literal_column("0.001"))
+    conds = [tracked]
+    if has_start:
+        conds.append(Feedback.day >= bindparam("start"))
+    if has_end:
+        conds.append(Feedback.day <= bindparam("end"))
+    conds += [getattr(Feedback, name).in_(bindparam(f"f_{name}", expanding=True)) for name in filters]
+    if topic:
+        conds.append(Feedback.id.in_(select(TopicMention.feedback_id).where(TopicMention.topic == bindparam("topic"))))
+    mentions = (select(TopicMention.feedback_id, TopicMention.topic, TopicMention.polarity)
+                .join(Feedback, Feedback.id == TopicMention.feedback_id).where(*conds))
+    return select(*_TIMES).where(*conds), mentions
 
 
 def load_rows(
@@ -163,33 +186,17 @@ def load_rows(
     Filters are one value or a sequence of values (any of them) per column. ``with_topics=False`` leaves
     ``topics`` empty (one query fewer, for callers that do not group by topic).
     """
-    conds = [_tracked(session)]
-    if start:
-        conds.append(Feedback.day >= start)
-    if end:
-        conds.append(Feedback.day <= end)
-    for name in ("segment", "product", "channel", "region", "kind", "priority"):
-        value = filters.get(name)
-        if value:
-            values = [value] if isinstance(value, str) else list(value)
-            conds.append(getattr(Feedback, name).in_(values))
-    cols = (
-        Feedback.id, Feedback.created_at, Feedback.status, Feedback.day, Feedback.acknowledged_at, Feedback.resolved_at,
-        Feedback.priority, Feedback.recurrence, Feedback.reopen_count, Feedback.handling_rating,
-        Feedback.segment, Feedback.product, Feedback.channel,
-    )
-    if filters.get("topic"):
-        conds.append(Feedback.id.in_(select(TopicMention.feedback_id).where(TopicMention.topic == filters["topic"])))
-    rows = session.execute(select(*cols).where(*conds)).all()
+    values = {name: [v] if isinstance(v, str) else list(v) for name in _FILTERS if (v := filters.get(name))}
+    topic = filters.get("topic")
+    rows_q, topics_q = _load_statements(session.get_bind().dialect.name, start is not None, end is not None,
+                                        tuple(values), bool(topic))
+    params = {"start": start, "end": end, "topic": topic, **{f"f_{k}": v for k, v in values.items()}}
+    rows = session.execute(rows_q, params).all()
     topics: dict[int, set[str]] = defaultdict(set)
     if rows and with_topics:
         # one join with the same conditions (not thousands of IN-chunks): the year-long window stays fast
-        for fid, topic, pol in session.execute(
-            select(TopicMention.feedback_id, TopicMention.topic, TopicMention.polarity)
-            .join(Feedback, Feedback.id == TopicMention.feedback_id)
-            .where(*conds)
-        ):
-            topics[fid].add((topic, pol))
+        for fid, name, pol in session.execute(topics_q, params):
+            topics[fid].add((name, pol))
     # the columns are ComplaintTimes' fields in order: built positionally (keywords cost most of a large window)
     out = []
     for r in rows:

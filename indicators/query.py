@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import cache
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, bindparam, case, func, select
 from sqlalchemy.orm import Session
 
 from indicators.periods import Period, date_of_key, period_of, periods_between
@@ -122,19 +122,90 @@ def _period_key(day_col, int_key, period: str):
     return int_key // 10000
 
 
-def _where(q, sl: Slice, dims: dict, day_col):
-    if sl.start is not None:
-        q = q.where(day_col >= sl.start)
-    if sl.end is not None:
-        q = q.where(day_col <= sl.end)
+def _shape(sl: Slice) -> tuple:
+    """The form of ``sl``'s conditions: which bounds it has and, per filter, whether it lists values and
+    whether it asks for the records without one. Statements are built once per form (``_statement``);
+    the values go in as parameters (``_params``)."""
+    filters = tuple(sorted((k, any(v != NONE_GROUP for v in vs), NONE_GROUP in vs) for k, vs in sl.filters.items()))
+    return sl.start is not None, sl.end is not None, filters
+
+
+def _params(sl: Slice, **more) -> dict:
+    """The parameters of a statement built for ``_shape(sl)``."""
+    out = {"start": sl.start, "end": sl.end, **more}
     for k, values in sl.filters.items():
+        out[f"f_{k}"] = [v for v in values if v != NONE_GROUP]
+    return out
+
+
+def _where(q, shape: tuple, dims: dict, day_col):
+    has_start, has_end, filters = shape
+    if has_start:
+        q = q.where(day_col >= bindparam("start"))
+    if has_end:
+        q = q.where(day_col <= bindparam("end"))
+    for k, has_values, has_none in filters:
         col = dims[k]
-        vals = [v for v in values if v != NONE_GROUP]
-        cond = col.in_(vals) if vals else None
-        if NONE_GROUP in values:
+        cond = col.in_(bindparam(f"f_{k}", expanding=True)) if has_values else None
+        if has_none:
             cond = col.is_(None) if cond is None else (cond | col.is_(None))
         q = q.where(cond)
     return q
+
+
+@cache
+def _statement(of: str, grain: str | None, group_by: str | None, period: str | None, calendar: str, shape: tuple,
+               part: str = "all"):
+    """The SUM query of ``feedback_sums`` (``of`` "feedback") or ``topic_sums`` ("topics") for one form
+    of slice, built once (building one cost more than running it on a rollup). ``part``: "all" (the
+    rows of ``grain``'s source in the window), "month" (a rollup's month rows, ``months`` = their first
+    days) or "after" (the raw records the rollups do not hold yet: ``after_lo`` < id <= ``after_hi``)."""
+    topics = of == "topics"
+    source = _topic_source if topics else _feedback_source
+    src, dims, day_col, int_keys, sums, conds = source(None if part == "after" else grain)
+    keys = [src.topic] if topics else []
+    if period:
+        keys.append(_period_key(day_col, int_keys[calendar], period))
+    if group_by:
+        keys.append(dims[group_by])
+    q = select(*keys, *sums).select_from(src)
+    if part == "month":
+        q = q.where(src.grain == "month", src.day.in_(bindparam("months", expanding=True)))
+    else:
+        q = q.where(*conds)
+    if src is TopicMention:
+        q = q.join(Feedback, Feedback.id == TopicMention.feedback_id)
+    if part == "after":
+        q = q.where(_after(TopicMention.feedback_id if topics else Feedback.id))
+    q = _where(q, shape, dims, day_col)
+    return q.group_by(*keys) if keys else q
+
+
+def _sum_rows(session: Session, of: str, sl: Slice, group_by: str | None, period: str | None, calendar: str) -> list:
+    """The SQL rows of ``feedback_sums`` / ``topic_sums``: from the rollup of the slice's grain (whole
+    Jalali months from its month rows, the days before and after them from its daily rows: two index
+    ranges, where an OR of both would scan the whole window), plus the records it does not hold yet."""
+    grain = sl.grain(group_by)
+    shape = _shape(sl)
+    months = _month_rows_for(sl, grain, period, calendar)
+    rows: list = []
+    if months:
+        daily = _statement(of, grain, group_by, period, calendar, (True, True, shape[2]))
+        head = (sl.start, months[0].start - timedelta(days=1))
+        tail = (months[-1].end + timedelta(days=1), sl.end)
+        for window in (head, None, tail):
+            if window is None:
+                stmt = _statement(of, grain, group_by, period, calendar, (False, False, shape[2]), "month")
+                rows += session.execute(stmt, _params(sl, months=[m.start for m in months])).all()
+            elif window[0] <= window[1]:
+                rows += session.execute(daily, _params(Slice(*window, sl.filters))).all()
+    else:
+        rows = session.execute(_statement(of, grain, group_by, period, calendar, shape), _params(sl)).all()
+    after = rollup_delta(session) if grain is not None else None
+    if after is not None:
+        stmt = _statement(of, None, group_by, period, calendar, shape, "after")
+        rows += session.execute(stmt, _params(sl, after_lo=after[0], after_hi=after[1])).all()
+    return rows
 
 
 def _bucket(rows, n_keys: int, sums: tuple[str, ...], period: str | None, calendar: str, key_index: int | None):
@@ -160,55 +231,16 @@ def feedback_sums(
     """Sums keyed by ``(Period?, group value?)`` (each part present when asked for)."""
     _check_group(group_by)
     ensure_fresh(session)
-    grain = sl.grain(group_by)
-    src, dims, day_col, int_keys, sums, conds = _feedback_source(grain)
-    keys = []
-    if period:
-        keys.append(_period_key(day_col, int_keys[calendar], period))
-    if group_by:
-        keys.append(dims[group_by])
-    months = _month_rows_for(sl, grain, period, calendar)
-    if months:
-        rows = _with_month_rows(session, src, keys, sums, conds, sl, dims, day_col, months)
-    else:
-        q = _where(select(*keys, *sums).select_from(src).where(*conds), sl, dims, day_col)
-        if keys:
-            q = q.group_by(*keys)
-        rows = session.execute(q).all()
-    after = rollup_delta(session) if grain is not None else None
-    if after is not None:  # the records the rollups do not hold yet, with the same keys and sums
-        src, dims, day_col, int_keys, sums, _ = _feedback_source(None)
-        keys = [_period_key(day_col, int_keys[calendar], period)] if period else []
-        keys += [dims[group_by]] if group_by else []
-        q = _where(select(*keys, *sums).where(_after(Feedback.id, after)), sl, dims, day_col)
-        rows = [*rows, *session.execute(q.group_by(*keys) if keys else q).all()]
-    return _bucket(rows, len(keys), FEEDBACK_SUMS, period, calendar, 0 if period else None)
+    rows = _sum_rows(session, "feedback", sl, group_by, period, calendar)
+    n_keys = bool(period) + bool(group_by)
+    return _bucket(rows, n_keys, FEEDBACK_SUMS, period, calendar, 0 if period else None)
 
 
-def _after(id_col, delta: tuple[int, int]):
-    """``lo < id_col <= hi``: the records the rollups do not hold yet (``rollup_delta``). Bounded on both
-    sides, the id range is what SQLite's planner picks (the rowid, topic_mentions.feedback_id); with one
-    bound it walked the day index over the whole window for the few new records."""
-    return and_(id_col > delta[0], id_col <= delta[1])
-
-
-def _with_month_rows(session: Session, src, keys: list, sums: list, conds: list, sl: Slice, dims: dict, day_col, months: list[Period]) -> list:
-    """The rows of ``sl`` from a rollup: whole Jalali months from its month rows, the days before and after
-    them from its daily rows (two index ranges: an OR of both would scan the whole window; none when the
-    window is whole months)."""
-    month_q = select(*keys, *sums).select_from(src).where(src.grain == "month", src.day.in_([m.start for m in months]))
-    month_q = _where(month_q, Slice(None, None, sl.filters), dims, day_col)
-    daily_q = select(*keys, *sums).select_from(src).where(*conds)
-    head = (sl.start, months[0].start - timedelta(days=1))
-    tail = (months[-1].end + timedelta(days=1), sl.end)
-    rows: list = []
-    for q, part in ((daily_q, head), (month_q, None), (daily_q, tail)):
-        if part is not None:
-            if part[0] > part[1]:
-                continue
-            q = _where(q, Slice(*part, sl.filters), dims, day_col)
-        rows += session.execute(q.group_by(*keys) if keys else q).all()
-    return rows
+def _after(id_col):
+    """``after_lo < id_col <= after_hi``: the records the rollups do not hold yet (``rollup_delta``). Bounded
+    on both sides, the id range is what SQLite's planner picks (the rowid, topic_mentions.feedback_id);
+    with one bound it walked the day index over the whole window for the few new records."""
+    return and_(id_col > bindparam("after_lo"), id_col <= bindparam("after_hi"))
 
 
 def topic_sums(session: Session, sl: Slice, group_by: str | None = None, period: str | None = None, calendar: str = "jalali") -> dict[tuple, dict]:
@@ -216,30 +248,9 @@ def topic_sums(session: Session, sl: Slice, group_by: str | None = None, period:
     polarity (``rec_*``, ``rated``, ``top2``, ``rating_sum`` are kept for negative mentions only)."""
     _check_group(group_by)
     ensure_fresh(session)
-    grain = sl.grain(group_by)
-    src, dims, day_col, int_keys, sums, conds = _topic_source(grain)
-    keys = [src.topic]
-    if period:
-        keys.append(_period_key(day_col, int_keys[calendar], period))
-    if group_by:
-        keys.append(dims[group_by])
-    months = _month_rows_for(sl, grain, period, calendar)
-    if months:
-        rows = _with_month_rows(session, src, keys, sums, conds, sl, dims, day_col, months)
-    else:
-        q = _where(select(*keys, *sums).select_from(src).where(*conds), sl, dims, day_col)
-        if grain is None:
-            q = q.join(Feedback, Feedback.id == TopicMention.feedback_id)
-        rows = session.execute(q.group_by(*keys)).all()
-    after = rollup_delta(session) if grain is not None else None
-    if after is not None:  # the mentions of the records the rollups do not hold yet
-        src, dims, day_col, int_keys, sums, _ = _topic_source(None)
-        keys = [src.topic, *([_period_key(day_col, int_keys[calendar], period)] if period else [])]
-        keys += [dims[group_by]] if group_by else []
-        q = _where(select(*keys, *sums).select_from(src).join(Feedback, Feedback.id == TopicMention.feedback_id)
-                   .where(_after(TopicMention.feedback_id, after)), sl, dims, day_col)
-        rows = [*rows, *session.execute(q.group_by(*keys)).all()]
-    folded = _bucket(rows, len(keys), _FOLDED, period, calendar, 1 if period else None)
+    rows = _sum_rows(session, "topics", sl, group_by, period, calendar)
+    n_keys = 1 + bool(period) + bool(group_by)
+    folded = _bucket(rows, n_keys, _FOLDED, period, calendar, 1 if period else None)
     out: dict[tuple, dict] = {}
     for key, f in folded.items():
         topic, rest = key[0], key[1:]
@@ -272,19 +283,21 @@ def _full_jalali_months(sl: Slice) -> list[Period]:
     return [p for p in periods_between(sl.start, sl.end, "month", "jalali") if p.start >= sl.start and p.end <= sl.end]
 
 
+# two statements: each MIN/MAX alone is answered from the (grain, day) index
+_FIRST_DAY = select(func.min(FeedbackRollup.day)).where(FeedbackRollup.grain == "segment")
+_LAST_DAY = select(func.max(FeedbackRollup.day)).where(FeedbackRollup.grain == "segment")
+_NEW_DAYS = select(func.min(Feedback.day), func.max(Feedback.day)).where(_after(Feedback.id))
+
+
 def data_range(session: Session) -> tuple[date | None, date | None]:
     """First and last day with feedback (from the rollup's indexed day column)."""
     ensure_fresh(session)
-    # two statements: each MIN/MAX alone is answered from the (grain, day) index
-    coarse = FeedbackRollup.grain == "segment"
-    lo = session.scalar(select(func.min(FeedbackRollup.day)).where(coarse))
-    hi = session.scalar(select(func.max(FeedbackRollup.day)).where(coarse))
+    lo, hi = session.scalar(_FIRST_DAY), session.scalar(_LAST_DAY)
     if isinstance(lo, str):
         lo, hi = date.fromisoformat(lo), date.fromisoformat(hi)
     after = rollup_delta(session)
     if after is not None:  # and the days of the records the rollups do not hold yet
-        new_lo, new_hi = session.execute(select(func.min(Feedback.day), func.max(Feedback.day))
-                                         .where(_after(Feedback.id, after))).one()
+        new_lo, new_hi = session.execute(_NEW_DAYS, {"after_lo": after[0], "after_hi": after[1]}).one()
         if new_lo is not None:
             lo, hi = min(d for d in (lo, new_lo) if d is not None), max(d for d in (hi, new_hi) if d is not None)
     return lo, hi

@@ -320,16 +320,23 @@ def _only_new_records(session: Session, state: RollupState | None, max_id: int, 
     """
     if state is None or max_id <= state.max_feedback_id or session.get_bind().dialect.name != "sqlite":
         return False
-    if session.scalar(select(RollupDirtyDay.day).limit(1)) is not None:
+    if session.scalar(_ANY_DIRTY_DAY) is not None:
         return False
     if max_an is not None and max_an != state.max_analyzed_at:
-        cond = Feedback.analyzed_at.is_not(None)
-        if state.max_analyzed_at is not None:
-            cond = Feedback.analyzed_at > state.max_analyzed_at
         # records analysed since the last refresh that are not new: re-analysed days need recomputing
-        if session.scalar(select(Feedback.id).where(cond, Feedback.id <= state.max_feedback_id).limit(1)) is not None:
+        params = {"max_id": state.max_feedback_id, "since": state.max_analyzed_at}
+        if session.scalar(_ANALYSED_OLD if state.max_analyzed_at is None else _REANALYSED, params) is not None:
             return False
     return True
+
+
+# built once: a freshness check runs on every answer, and building its statements cost more than running them
+_MAX_ID = select(func.max(Feedback.id))
+_MAX_ANALYSED = select(func.max(Feedback.analyzed_at))
+_ANY_DIRTY_DAY = select(RollupDirtyDay.day).limit(1)
+_ANALYSED_OLD = select(Feedback.id).where(Feedback.analyzed_at.is_not(None), Feedback.id <= bindparam("max_id")).limit(1)
+_REANALYSED = (select(Feedback.id).where(Feedback.analyzed_at > bindparam("since"), Feedback.id <= bindparam("max_id"))
+               .limit(1))
 
 
 _LOCK = threading.Lock()  # one refresher per process; _take_write_lock serializes processes
@@ -337,14 +344,14 @@ _LOCK = threading.Lock()  # one refresher per process; _take_write_lock serializ
 
 def _is_fresh(session: Session) -> tuple[bool, int, datetime | None]:
     # two statements: SQLite answers a lone MAX() from the index, two MAX()es in one SELECT scan the table
-    max_id = session.scalar(select(func.max(Feedback.id)))
-    max_an = session.scalar(select(func.max(Feedback.analyzed_at)))
+    max_id = session.scalar(_MAX_ID)
+    max_an = session.scalar(_MAX_ANALYSED)
     state = session.get(RollupState, 1, populate_existing=True)  # this snapshot's watermark, not a cached one
     fresh = (
         state is not None
         and state.max_feedback_id == (max_id or 0)
         and state.max_analyzed_at == max_an
-        and session.scalar(select(RollupDirtyDay.day).limit(1)) is None
+        and session.scalar(_ANY_DIRTY_DAY) is None
     )
     return fresh, max_id or 0, max_an
 
