@@ -307,10 +307,8 @@ def _record_decision(session: Session, picked: Sequence[Feedback], decision: _De
             events.append(event)
     # Earlier records whose pattern grew get the matching reason (and may now need handling).
     lifted = sorted({rid for r in results.values() for rid in r.related_ids} - new_ids)
-    cols = (Feedback.id, Feedback.kind, Feedback.created_at, Feedback.received_at,
-            *(getattr(Feedback, name) for name in _HANDLING))
     for i in range(0, len(lifted), _BY_ID_CHUNK):
-        found = session.execute(select(*cols).where(Feedback.id.in_(lifted[i : i + _BY_ID_CHUNK])).order_by(Feedback.id))
+        found = session.execute(_LIFTED, {"ids": lifted[i : i + _BY_ID_CHUNK]})
         for r in found:
             row = _Handling(*r)
             before = (row.priority, row.priority_reasons, row.recurrence, row.related_ids)
@@ -330,6 +328,10 @@ def _record_decision(session: Session, picked: Sequence[Feedback], decision: _De
 
 
 _TRIAGE = ("priority", "priority_reasons", "recurrence", "related_ids")
+# the columns of a _Handling, by id (built once: every recurring complaint's intake runs it)
+_LIFTED = (select(Feedback.id, Feedback.kind, Feedback.created_at, Feedback.received_at,
+                  *(getattr(Feedback, name) for name in _HANDLING))
+           .where(Feedback.id.in_(bindparam("ids", expanding=True))).order_by(Feedback.id))
 
 
 def _update_by_id(columns: Sequence[str]) -> Any:

@@ -18,7 +18,7 @@ from datetime import date, datetime, timezone
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Select, exists, insert, select
+from sqlalchemy import Select, bindparam, exists, insert, select
 from sqlalchemy.orm import Session, selectinload
 
 from models.types import Analysis
@@ -168,6 +168,12 @@ def prepare_record(session: Session, item: dict[str, Any], analysis: Analysis, a
     return PreparedRecord(values, mentions, prepare_intake(session, values, mentions, settings))
 
 
+# built once (every one-record ingestion runs them; building one, its loader option above all, cost more
+# than running it on a few rows)
+_WITH_TOPICS = select(Feedback).where(Feedback.id.in_(bindparam("ids", expanding=True))).options(selectinload(Feedback.topics))
+_BY_EXTERNAL_ID = select(Feedback).where(Feedback.external_id.in_(bindparam("ids", expanding=True)))
+
+
 def insert_feedback(session: Session, items: list[dict[str, Any]], analyses: list[Analysis],
                     api_key_id: int | None, settings: Any, prepared: PreparedRecord | None = None) -> list[Feedback]:
     """Add records and their topic mentions; flushes (ids assigned) but the caller commits.
@@ -192,8 +198,7 @@ def insert_feedback(session: Session, items: list[dict[str, Any]], analyses: lis
         session.execute(_insert(TopicMention), mentions[i : i + INSERT_CHUNK])
     by_id: dict[int, Feedback] = {}
     for i in range(0, len(ids), 500):
-        stmt = select(Feedback).where(Feedback.id.in_(ids[i : i + 500])).options(selectinload(Feedback.topics))
-        by_id.update((fb.id, fb) for fb in session.scalars(stmt))
+        by_id.update((fb.id, fb) for fb in session.scalars(_WITH_TOPICS, {"ids": ids[i : i + 500]}))
     rows = [by_id[i] for i in ids]
     # ISO 10002 triage, lifecycle start, recurrence
     apply_complaint_intake(session, rows, settings, prepared.intake if prepared is not None else None)
@@ -206,7 +211,7 @@ def find_by_external_ids(session: Session, external_ids: Iterable[str]) -> dict[
     # one query for a batch of up to 10,000 records (stays under every backend's bound-parameter limit)
     for i in range(0, len(ids), LOOKUP_CHUNK):
         chunk = ids[i : i + LOOKUP_CHUNK]
-        for fb in session.scalars(select(Feedback).where(Feedback.external_id.in_(chunk))):
+        for fb in session.scalars(_BY_EXTERNAL_ID, {"ids": chunk}):
             found[fb.external_id] = fb  # type: ignore[index]
     return found
 
