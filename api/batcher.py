@@ -26,17 +26,21 @@ Waiter = Future | tuple[asyncio.AbstractEventLoop, asyncio.Future]
 class Arrival:
     """One analysis request on its way to the batcher (counted from the moment it reached the app)."""
 
-    __slots__ = ("_counts", "_loop")
+    __slots__ = ("_batcher", "_loop")
 
-    def __init__(self, counts: dict[asyncio.AbstractEventLoop, int], loop: asyncio.AbstractEventLoop) -> None:
-        self._counts, self._loop = counts, loop
+    def __init__(self, batcher: MicroBatcher, loop: asyncio.AbstractEventLoop) -> None:
+        self._batcher, self._loop = batcher, loop
+        counts = batcher._arriving
         counts[loop] = counts.get(loop, 0) + 1
 
     def done(self) -> None:
         """It reached the batcher, or ended before (an error): no longer waited for. Idempotent."""
         if self._loop is not None:
-            self._counts[self._loop] -= 1
-            self._loop = None
+            loop, self._loop = self._loop, None
+            counts = self._batcher._arriving
+            counts[loop] -= 1
+            if not counts[loop] and loop in self._batcher._loop_pending:
+                loop.call_soon(self._batcher._flush_when_ready, loop)  # the last one it waited for
 
 
 class MicroBatcher:
@@ -59,6 +63,7 @@ class MicroBatcher:
         self.linger_s = linger_s
         self._arriving: dict[asyncio.AbstractEventLoop, int] = {}
         self._loop_started: dict[asyncio.AbstractEventLoop, float] = {}
+        self._loop_timer: dict[asyncio.AbstractEventLoop, asyncio.TimerHandle] = {}  # the linger deadline
 
     def _ensure_worker(self) -> None:
         if self._thread is None:
@@ -82,7 +87,7 @@ class MicroBatcher:
 
     def arrival(self) -> Arrival:
         """Count a request that will call ``analyze_async`` (on the running loop) until ``done()``."""
-        return Arrival(self._arriving, asyncio.get_running_loop())
+        return Arrival(self, asyncio.get_running_loop())
 
     async def analyze_async(self, texts: Sequence[str], arrival: Arrival | None = None) -> tuple[Any, list]:
         """``analyze`` for a coroutine, batched on the event loop itself.
@@ -117,18 +122,24 @@ class MicroBatcher:
         return await fut
 
     def _flush_when_ready(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Flush, unless requests still on their way may join within the linger time (then look again
-        next turn of the loop: their tasks run in between)."""
+        """Flush, unless requests still on their way may join within the linger time: then look again
+        when the last of them arrives (``Arrival.done``) or the linger time is up, whichever comes first
+        (not on every turn of the loop, which kept it spinning for as long as one of them was slow)."""
         if loop not in self._loop_pending:  # flushed already (the batch filled up)
             return
-        if self._arriving.get(loop, 0) > 0 and time.perf_counter() - self._loop_started[loop] < self.linger_s:
-            loop.call_soon(self._flush_when_ready, loop)
+        left = self.linger_s - (time.perf_counter() - self._loop_started[loop])
+        if self._arriving.get(loop, 0) > 0 and left > 0:
+            if loop not in self._loop_timer:
+                self._loop_timer[loop] = loop.call_later(left, self._flush_when_ready, loop)
             return
         self._flush_loop(loop)
 
     def _flush_loop(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop_size.pop(loop, None)
         self._loop_started.pop(loop, None)
+        timer = self._loop_timer.pop(loop, None)
+        if timer is not None:
+            timer.cancel()
         jobs = self._loop_pending.pop(loop, None)
         if not jobs:
             return

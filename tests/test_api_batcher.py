@@ -136,9 +136,11 @@ def test_async_batch_waits_for_requests_already_in_the_app_but_not_longer_than_l
     async def main():
         # three requests reached the app; the first reaches the batcher at once, the others a few turns later
         arrivals = [b.arrival() for _ in range(3)]
+        t0 = time.perf_counter()
         outs = await asyncio.gather(*(late(a, f"t{i}", 3 * i) for i, a in enumerate(arrivals)))
         assert [r for _, r in outs] == [["T0"], ["T1"], ["T2"]]
         assert model.calls == [3]  # one model call for the three
+        assert time.perf_counter() - t0 < 0.25  # flushed when the last one arrived, not at the linger deadline
         model.calls.clear()
         # alone: analysed at once, not after the linger time
         t0 = time.perf_counter()
