@@ -149,6 +149,19 @@ def start_server(url: str, log_path: Path, workers: int | None = None) -> tuple[
     raise SystemExit("server not ready in 180 s")
 
 
+def server_cpu_s(pid: int) -> float | None:
+    """CPU seconds (user + system) used so far by the server's worker processes; None without /proc."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        total = 0
+        for child in [str(pid), *children]:
+            fields = Path(f"/proc/{child}/stat").read_text().rpartition(")")[2].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
+    except (OSError, ValueError, IndexError):
+        return None
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=60.0)
@@ -177,7 +190,11 @@ def main() -> int:
     schedule = make_requests(int(args.rate * args.seconds), keys, texts(2000), str(os.getpid()))
     proc, port = start_server(url, args.log or tmp / "server.log", args.workers)
     try:
+        cpu0 = server_cpu_s(proc.pid)
         summary = run_load(port, schedule, args.rate, args.seconds, args.connections)
+        cpu1 = server_cpu_s(proc.pid)
+        if cpu0 is not None and cpu1 is not None and summary["sent"]:
+            summary["server_cpu_ms_per_request"] = round(1000 * (cpu1 - cpu0) / summary["sent"], 2)
     finally:
         proc.terminate()
         try:
@@ -195,6 +212,8 @@ def main() -> int:
             k = summary[kind]
             print(f"  {kind:<10} n={k['n']:<6} errors={k['errors']:<4} p50 {k['p50_ms']} ms  p95 {k['p95_ms']} ms  "
                   f"p99 {k['p99_ms']} ms")
+        if "server_cpu_ms_per_request" in summary:  # how close the machine is to its cores' capacity
+            print(f"  server CPU (all workers): {summary['server_cpu_ms_per_request']} ms per request")
         print(f"target: 200 req/s, 0 errors, p99 < 100 ms -> "
               f"{'met' if summary['errors'] == 0 and (a['p99_ms'] or 1e9) < 100 and summary['achieved_rps'] >= 0.98 * 200 else 'not met'}")
     return 1 if summary["errors"] else 0
