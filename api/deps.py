@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Annotated
 
+import anyio
 from fastapi import Depends, Request
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -59,7 +60,12 @@ def _engine_for(url: str, pool: int = 0) -> Engine:
     # pool 0 = SQLAlchemy's default sizes; sqlite :memory: keeps its single-connection pool
     if pool <= 0 or url.endswith(":memory:") or url in ("sqlite://", "sqlite:///"):
         return make_engine(url)
-    return make_engine(url, pool_size=pool, max_overflow=8, pool_timeout=30)
+    # A request can hold its connection after its thread is released (FastAPI validates a response
+    # model on a request thread, then the session closes), so a bounded pool can run dry while the
+    # threads that would free it wait for one. A SQLite connection is an open file: never bounded.
+    # PostgreSQL's are server processes: bounded, with room for a burst.
+    overflow = -1 if url.startswith("sqlite") else 8
+    return make_engine(url, pool_size=pool, max_overflow=overflow, pool_timeout=30)
 
 
 def get_engine(settings: Settings) -> Engine:
@@ -83,15 +89,18 @@ def dispose_engine(settings: Settings) -> None:
 async def get_session(settings: SettingsDep) -> AsyncIterator[Session]:
     """A session for the request. Creating one touches no database, so it happens on the event loop;
     closing goes to a worker thread only when a transaction still holds a connection (its rollback
-    may wait on the database)."""
+    may wait on the database).
+
+    That thread is not one of the request threads: a close queued behind them would keep its
+    connection while they wait for one from the pool (a burst exhausted the pool, and every request
+    stalled for the pool timeout, 30 s). Like FastAPI's own exit of ``yield`` dependencies, it runs
+    under a limiter of its own."""
     session = sessionmaker_for(settings)()
     try:
         yield session
     finally:
         if session.in_transaction():
-            from starlette.concurrency import run_in_threadpool
-
-            await run_in_threadpool(session.close)
+            await anyio.to_thread.run_sync(session.close, limiter=anyio.CapacityLimiter(1))
         else:
             session.close()
 
