@@ -9,17 +9,20 @@ Route modules use only these names:
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import inspect
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Any
 
 import anyio
 from fastapi import Depends, Request
+from fastapi.routing import APIRoute
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -106,6 +109,34 @@ async def get_session(settings: SettingsDep) -> AsyncIterator[Session]:
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def _ending_transactions(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(endpoint)  # FastAPI reads the signature (dependencies) through the wrapper
+    def run(*args: Any, **kwargs: Any) -> Any:
+        out = endpoint(*args, **kwargs)
+        for value in kwargs.values():
+            if isinstance(value, Session) and value.in_transaction():
+                value.commit()  # what is left is a read (writes commit in the route): this ends it
+        return out
+
+    return run
+
+
+class SessionRoute(APIRoute):
+    """A route whose sync endpoint ends its session's transaction on its own request thread.
+
+    FastAPI validates the response model of a sync endpoint on another request thread; a session still
+    in its transaction would hold a pooled connection while it waits for that thread, and the threads
+    may be waiting for a connection (a bounded pool, PostgreSQL's, ran dry under a burst). Ended here,
+    the connection is back in the pool before the thread is released; an attribute loaded during the
+    validation takes one again for that moment. On an error nothing is committed: the session's close
+    rolls back."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        if not inspect.iscoroutinefunction(endpoint):
+            endpoint = _ending_transactions(endpoint)
+        super().__init__(path, endpoint, **kwargs)
 
 
 def hash_key(key: str) -> str:

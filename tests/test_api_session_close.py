@@ -13,7 +13,7 @@ import anyio
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import get_session
+from api.deps import SessionDep, get_session
 from api.settings import Settings
 
 
@@ -66,3 +66,58 @@ def test_the_sqlite_pool_never_runs_dry(tmp_path):
     finally:
         for conn in held:
             conn.close()
+
+
+def _app_reading_the_pool(tmp_path, route_class):
+    from fastapi import APIRouter, FastAPI
+    from fastapi.testclient import TestClient
+    from pydantic import BaseModel, field_validator
+
+    from api.deps import get_engine
+
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'route.db'}", threads=2)
+    pool = get_engine(settings).pool
+    seen: list[int] = []
+
+    class Out(BaseModel):
+        one: int
+
+        @field_validator("one")
+        @classmethod
+        def _count(cls, v: int) -> int:
+            seen.append(pool.checkedout())  # runs while FastAPI validates the response
+            return v
+
+    router = APIRouter(route_class=route_class)
+
+    @router.get("/one", response_model=Out)
+    def one(session: SessionDep) -> dict:
+        return {"one": session.execute(text("SELECT 1")).scalar_one()}
+
+    app = FastAPI()
+    app.state.settings = settings
+    app.include_router(router)
+    with TestClient(app) as client:
+        assert client.get("/one").json() == {"one": 1}
+    return seen
+
+
+def test_a_sync_route_gives_its_connection_back_before_its_response_is_validated(tmp_path):
+    from fastapi.routing import APIRoute
+
+    from api.deps import SessionRoute
+
+    assert _app_reading_the_pool(tmp_path, APIRoute) == [1]  # FastAPI alone: held across the validation
+    assert _app_reading_the_pool(tmp_path, SessionRoute) == [0]
+
+
+def test_every_router_ends_sync_sessions_on_the_request_thread():
+    from fastapi.routing import APIRoute
+
+    from api.deps import SessionRoute
+    from api.main import create_app
+
+    app = create_app(Settings(database_url="sqlite://"), analyzer=object())
+    plain = [r.path for r in app.routes if isinstance(r, APIRoute) and not isinstance(r, SessionRoute)
+             and "session" in r.dependant.call.__code__.co_varnames]
+    assert plain == []

@@ -7,11 +7,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
-from api.deps import SessionDep
+from api.deps import SessionDep, SessionRoute
 from api.routes.indicators import MinNDep, Reader, SliceDep, topic_labels
 from indicators.alerts import alerts
 
-router = APIRouter(prefix="/v1", tags=["alerts"])
+router = APIRouter(route_class=SessionRoute, prefix="/v1", tags=["alerts"])
 
 
 @router.get("/alerts", summary="Current period vs trailing baseline; z test with Benjamini-Hochberg control")

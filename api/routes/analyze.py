@@ -8,11 +8,11 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import Principal, get_analyzer, require_roles, settings_of
+from api.deps import Principal, SessionRoute, get_analyzer, require_roles, settings_of
 from api.schemas import ERROR_RESPONSES, AnalyzeIn, AnalyzeOut, is_blank
 from nlp.errors import BazkhordError
 
-router = APIRouter(prefix="/v1", tags=["analysis"])
+router = APIRouter(route_class=SessionRoute, prefix="/v1", tags=["analysis"])
 
 
 # An async route: validation and the JSON response run on the event loop and the analysis is awaited

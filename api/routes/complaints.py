@@ -18,7 +18,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import Principal, SessionDep, SettingsDep, require_roles
+from api.deps import Principal, SessionDep, SessionRoute, SettingsDep, require_roles
 from api.schemas import ERROR_RESPONSES
 from indicators.process import GROUP_BY, process_indicators
 from nlp.errors import BazkhordError
@@ -27,7 +27,7 @@ from store.feedback import get_feedback
 from store.lifecycle import change_status, event_to_dict, status_history
 from store.recurrence import RecurrenceDetector, item_of
 
-router = APIRouter(tags=["complaints"])
+router = APIRouter(route_class=SessionRoute, tags=["complaints"])
 
 Handler = Annotated[Principal, Depends(require_roles("ingest", "analyst", "manager"))]
 IndicatorReader = Annotated[Principal, Depends(require_roles("manager", "analyst"))]

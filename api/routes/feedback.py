@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import Principal, SessionDep, SettingsDep, get_analyzer, require_roles
+from api.deps import Principal, SessionDep, SessionRoute, SettingsDep, get_analyzer, require_roles
 from api.importing import read_table
 from api.ingest import RawRow, check_count, ingest
 from api.schemas import (
@@ -31,7 +31,7 @@ from nlp.errors import BazkhordError
 from store.calendar import to_utc_naive
 from store.feedback import FeedbackFilter, feedback_to_dict, get_feedback, list_feedback
 
-router = APIRouter(prefix="/v1/feedback", tags=["feedback"])
+router = APIRouter(route_class=SessionRoute, prefix="/v1/feedback", tags=["feedback"])
 
 # DESIGN.md roles: ingest sends feedback; analysts and managers read (admin may do anything).
 Writer = Annotated[Principal, Depends(require_roles("ingest"))]

@@ -6,10 +6,10 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from api.deps import get_engine, get_principal
+from api.deps import SessionRoute, get_engine, get_principal
 from nlp.errors import BazkhordError
 
-router = APIRouter(tags=["health"])
+router = APIRouter(route_class=SessionRoute, tags=["health"])
 
 
 @router.get("/healthz", summary="Liveness: the process answers")

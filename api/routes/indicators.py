@@ -13,14 +13,14 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.deps import SessionDep, SettingsDep, require_roles
+from api.deps import SessionDep, SessionRoute, SettingsDep, require_roles
 from indicators.compute import WEIGHT_METHODS, indicators
 from indicators.process import complaint_summary
 from indicators.query import DIMENSIONS, Slice
 from nlp.errors import BazkhordError
 from store.schema import TaxonomyVersion
 
-router = APIRouter(prefix="/v1", tags=["indicators"])
+router = APIRouter(route_class=SessionRoute, prefix="/v1", tags=["indicators"])
 Reader = Depends(require_roles("manager", "analyst"))
 
 

@@ -7,12 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import Principal, SessionDep, require_roles
+from api.deps import Principal, SessionDep, SessionRoute, require_roles
 from api.schemas import ERROR_RESPONSES, RecordId
 from store.keys import create_key, key_to_dict, list_keys, revoke_key
 from store.schema import ROLES
 
-router = APIRouter(prefix="/v1/keys", tags=["keys"])
+router = APIRouter(route_class=SessionRoute, prefix="/v1/keys", tags=["keys"])
 Admin = Annotated[Principal, Depends(require_roles())]
 
 

@@ -16,12 +16,12 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from api.analyst_runtime import current_taxonomy_dict, parse_when
-from api.deps import Principal, SessionDep, require_roles
+from api.deps import Principal, SessionDep, SessionRoute, require_roles
 from api.schemas import RecordId
 from nlp.errors import BazkhordError
 from store import labels as label_store
 
-router = APIRouter(tags=["analysts"])
+router = APIRouter(route_class=SessionRoute, tags=["analysts"])
 Analyst = Annotated[Principal, Depends(require_roles("analyst"))]
 
 

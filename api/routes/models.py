@@ -19,13 +19,13 @@ from api.analyst_runtime import (
     serving_analyzer,
     session_factory,
 )
-from api.deps import Principal, SessionDep, SettingsDep, require_roles
+from api.deps import Principal, SessionDep, SessionRoute, SettingsDep, require_roles
 from nlp.errors import BazkhordError
 from store import jobs as job_store
 from store import labels as label_store
 from store import registry
 
-router = APIRouter(tags=["analysts"])
+router = APIRouter(route_class=SessionRoute, tags=["analysts"])
 Analyst = Annotated[Principal, Depends(require_roles("analyst"))]
 
 

@@ -8,13 +8,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from api.deps import SessionDep
+from api.deps import SessionDep, SessionRoute
 from api.routes.indicators import MinNDep, Reader, SliceDep, topic_labels
 from indicators.periods import fa_digits
 from indicators.report import fmt_figure, management_review, to_xlsx
 from nlp.errors import BazkhordError
 
-router = APIRouter(prefix="/v1/reports", tags=["reports"])
+router = APIRouter(route_class=SessionRoute, prefix="/v1/reports", tags=["reports"])
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 

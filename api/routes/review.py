@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from api.analyst_runtime import parse_when
-from api.deps import Principal, SessionDep, require_roles
+from api.deps import Principal, SessionDep, SessionRoute, require_roles
 from store.complaints import attach_triage
 from training.review_queue import (
     ReviewQueue,
@@ -19,7 +19,7 @@ from training.review_queue import (
     model_vocabulary,
 )
 
-router = APIRouter(tags=["analysts"])
+router = APIRouter(route_class=SessionRoute, tags=["analysts"])
 templates = Jinja2Templates(directory=str(Path(__file__).resolve().parents[1] / "templates"))
 Analyst = Annotated[Principal, Depends(require_roles("analyst"))]
 

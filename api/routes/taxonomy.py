@@ -13,12 +13,12 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from api.analyst_runtime import current_taxonomy_dict
-from api.deps import Principal, SessionDep, require_roles
+from api.deps import Principal, SessionDep, SessionRoute, require_roles
 from nlp.errors import BazkhordError
 from store import taxonomy as tax_store
 from store.schema import TaxonomyVersion
 
-router = APIRouter(tags=["analysts"])
+router = APIRouter(route_class=SessionRoute, tags=["analysts"])
 Analyst = Annotated[Principal, Depends(require_roles("analyst"))]
 
 

@@ -7,11 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
-from api.deps import SessionDep
+from api.deps import SessionDep, SessionRoute
 from api.routes.indicators import MinNDep, Reader, SliceDep, json_response, topic_labels
 from indicators.themes import emerging_themes, top_themes
 
-router = APIRouter(prefix="/v1/themes", tags=["themes"])
+router = APIRouter(route_class=SessionRoute, prefix="/v1/themes", tags=["themes"])
 
 
 @router.get("/top", response_model=dict, summary="Top complaint themes: volume x negativity, change, impact, examples, key phrases")
