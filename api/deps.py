@@ -5,6 +5,7 @@ Route modules use only these names:
   - ``require_roles("manager", "analyst")``: dependency returning the calling ``Principal``
     (admin always passes); 401 on a missing/bad/revoked key, 403 on a wrong role
   - ``get_analyzer``: the active analyser (hot-swappable)
+  - ``SessionRoute``: every router's ``route_class`` (a sync route's read transaction ends on its thread)
 """
 
 from __future__ import annotations
