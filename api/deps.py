@@ -10,7 +10,6 @@ Route modules use only these names:
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import inspect
 import threading
@@ -18,7 +17,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from functools import lru_cache
+from functools import lru_cache, wraps
 from typing import Annotated, Any
 
 import anyio
@@ -64,10 +63,9 @@ def _engine_for(url: str, pool: int = 0) -> Engine:
     # pool 0 = SQLAlchemy's default sizes; sqlite :memory: keeps its single-connection pool
     if pool <= 0 or url.endswith(":memory:") or url in ("sqlite://", "sqlite:///"):
         return make_engine(url)
-    # A request can hold its connection after its thread is released (FastAPI validates a response
-    # model on a request thread, then the session closes), so a bounded pool can run dry while the
-    # threads that would free it wait for one. A SQLite connection is an open file: never bounded.
-    # PostgreSQL's are server processes: bounded, with room for a burst.
+    # Past the request threads' connections, a burst's (an async route's session, an attribute loaded
+    # while a response is validated) are opened as needed: a SQLite connection is an open file, never
+    # bounded; PostgreSQL's are server processes: bounded, with room for a burst.
     overflow = -1 if url.startswith("sqlite") else 8
     return make_engine(url, pool_size=pool, max_overflow=overflow, pool_timeout=30)
 
@@ -113,7 +111,7 @@ SessionDep = Annotated[Session, Depends(get_session)]
 
 
 def _ending_transactions(endpoint: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(endpoint)  # FastAPI reads the signature (dependencies) through the wrapper
+    @wraps(endpoint)  # FastAPI reads the signature (dependencies) through the wrapper
     def run(*args: Any, **kwargs: Any) -> Any:
         out = endpoint(*args, **kwargs)
         for value in kwargs.values():
