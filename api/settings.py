@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     recurrence_min: int = 3
     systemic_min_scopes: int = 3
     duplicate_threshold: float = 0.8
+    # One-record intake on SQLite decides from a per-process mirror of the recurrence window
+    # (store/intake_mirror.py) instead of reading its part of the window per request; false: read it.
+    intake_mirror: bool = True
 
 
 @lru_cache(maxsize=1)

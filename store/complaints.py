@@ -21,6 +21,8 @@ from sqlalchemy.orm.util import identity_key
 
 from models.triage import Triage, get_triage, rank
 from nlp.errors import BazkhordError
+from store.db import write_turn_held
+from store.intake_mirror import IntakeMirror, intake_mirror
 from store.lifecycle import INITIAL, INTAKE_ACTOR, allowed_transitions, utcnow
 from store.recurrence import (
     HistoryIndex,
@@ -197,6 +199,9 @@ def prepare_intake(session: Session, values: dict[str, Any], mentions: Sequence[
     if not _picked([fb], triage):
         return None
     policy = recurrence_policy(settings)
+    mirror = _mirror(session, settings, policy, triage)
+    if mirror is not None and mirror.covers(fb.created_at):
+        return None  # decided inside the turn from the mirror, with no reads of the window
     # first: every record committed after these two reads has a larger id (SQLite numbers rows
     # max(rowid) + 1 while its writer holds the write turn)
     seen_id, seen_at = newest_record(session)
@@ -259,6 +264,35 @@ def _brought_up_to_date(session: Session, prep: PreparedIntake, fb: Feedback, po
     return decision
 
 
+def _mirror(session: Session, settings: Any, policy: RecurrencePolicy, triage: Triage) -> IntakeMirror | None:
+    if not getattr(settings, "intake_mirror", True):
+        return None
+    contact = triage.rules.repeat_contact
+    return intake_mirror(session, policy, tuple(contact.meta_keys) if contact is not None else None,
+                         contact.window_days if contact is not None else 0)
+
+
+def _mirrored_decision(session: Session, fb: Feedback, settings: Any, policy: RecurrencePolicy,
+                       triage: Triage) -> _Decision | None:
+    """The decision for the one new record ``fb`` (inserted, the write turn held) from the process's
+    mirror of the window (``store.intake_mirror``), or None where the mirror does not serve."""
+    mirror = _mirror(session, settings, policy, triage)
+    if mirror is None or not mirror.covers(fb.created_at):
+        return None
+    contact = triage.rules.repeat_contact
+    item = item_of(fb)
+    with mirror.lock:
+        if not mirror.sync(session, fb.id):
+            return None
+        decided = mirror.decide(item, fb.meta, contact.window_days if contact is not None else 0)
+        index = mirror.index
+    res = decided.result
+    results = {fb.id: res}
+    priors = {fb.id: decided.prior_contacts} if decided.prior_contacts is not None else {}
+    lifts = {rid: [(res.recurrence, fb.id, res.topics)] for rid in res.related_ids}
+    return _Decision(results, lifts, _verdicts([fb], results, priors, triage), priors, index)  # type: ignore[arg-type]
+
+
 def apply_complaint_intake(session: Session, records: Sequence[Feedback], settings: Any = None,
                            prepared: PreparedIntake | None = None) -> list[Feedback]:
     """Triage, classify recurrence and start the lifecycle for the complaint-like ``records``.
@@ -279,7 +313,9 @@ def apply_complaint_intake(session: Session, records: Sequence[Feedback], settin
         return []
     policy = recurrence_policy(settings)
     decision = None
-    if prepared is not None and len(picked) == 1:
+    if len(picked) == 1 and len(records) == 1 and write_turn_held(session.get_bind()):
+        decision = _mirrored_decision(session, picked[0], settings, policy, triage)
+    if decision is None and prepared is not None and len(picked) == 1:
         decision = _brought_up_to_date(session, prepared, picked[0], policy, triage)
     if decision is None:
         window = _load_window(session, picked, policy, triage.rules.repeat_contact)

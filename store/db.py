@@ -57,6 +57,7 @@ class WriteTurn:
         self._path = path
         self._fd: int | None = None
         self._pid = 0  # the process that opened ``_fd`` (a forked child opens its own: flocks follow the open file)
+        self._owner: int | None = None  # the thread holding the turn
 
     def __enter__(self) -> WriteTurn:
         self._lock.acquire()
@@ -69,10 +70,17 @@ class WriteTurn:
             self._lock.release()
             raise
         self._depth += 1
+        self._owner = threading.get_ident()
         return self
+
+    def held(self) -> bool:
+        """Whether the calling thread holds the turn."""
+        return self._depth > 0 and self._owner == threading.get_ident()
 
     def __exit__(self, *exc: object) -> None:
         self._depth -= 1
+        if self._depth == 0:
+            self._owner = None
         try:
             if self._depth == 0 and self._fd is not None:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
@@ -111,6 +119,12 @@ def serialized_writes(bind: Any):
         with _WRITERS_GUARD:
             lock = _WRITERS.setdefault(key, WriteTurn(_lock_path(url)))
     return lock
+
+
+def write_turn_held(bind: Any) -> bool:
+    """Whether the calling thread holds the write turn of this SQLite database (False elsewhere)."""
+    turn = serialized_writes(bind)
+    return isinstance(turn, WriteTurn) and turn.held()
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
