@@ -21,12 +21,13 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
 from functools import cache
+from typing import NamedTuple
 
 from scipy import stats as _st
-from sqlalchemy import bindparam, func, literal_column, select
+from sqlalchemy import and_, bindparam, case, func, literal_column, or_, select
 from sqlalchemy.orm import Session
 
 from indicators import stats
@@ -38,9 +39,9 @@ OPEN = ("received", "acknowledged", "in_progress", "reopened")
 GROUP_BY = ("segment", "product", "channel", "topic", "priority")
 
 
-@dataclass(frozen=True, slots=True)
-class ComplaintTimes:
-    """The columns of one complaint the process indicators need."""
+class ComplaintTimes(NamedTuple):
+    """The columns of one complaint the process indicators need (a named tuple: a dashboard answer builds
+    one per tracked complaint of its window, and a frozen dataclass's constructor cost more than its query)."""
 
     id: int
     created_at: datetime
@@ -90,14 +91,108 @@ def _duration_block(durations: Sequence[float], min_n: int) -> dict:
 def within_sla(rows: Iterable[ComplaintTimes], done_at: Callable[[ComplaintTimes], datetime | None], sla_hours: float, now: datetime, min_n: int) -> stats.Figure:
     """Percent of due complaints (done, or open past the deadline) done within ``sla_hours``."""
     due = hit = 0
+    cut = now - timedelta(hours=sla_hours)
     for r in rows:
         t = done_at(r)
         if t is not None:
             due += 1
             hit += hours(r.created_at, t) <= sla_hours
-        elif hours(r.created_at, now) > sla_hours:
+        elif r.created_at < cut:
             due += 1
     return stats.wilson(hit, due, min_n)
+
+
+@dataclass(slots=True)
+class Tally:
+    """What the process indicators of one slice are computed from: counts, and the durations and ratings
+    whose quantiles and means need every value. Added up from rows (``tally``) or from the database's
+    per-day counts (``complaint_summary``)."""
+
+    volume: int = 0
+    by_priority: dict = field(default_factory=lambda: dict.fromkeys(PRIORITIES, 0))
+    by_recurrence: dict = field(default_factory=lambda: dict.fromkeys(RECURRENCE, 0))
+    ack: list = field(default_factory=list)  # hours to acknowledge, of those acknowledged
+    res: list = field(default_factory=list)
+    ack_open_due: int = 0  # not acknowledged and past the acknowledgement SLA
+    res_open_due: int = 0
+    ever_resolved: int = 0
+    reopened: int = 0
+    open: int = 0
+    overdue: int = 0  # open and past the resolution SLA
+    backlog: dict = field(default_factory=lambda: dict.fromkeys(PRIORITIES, 0))
+    ratings: list = field(default_factory=list)
+
+    def add(self, other: Tally) -> Tally:
+        self.volume += other.volume
+        for mine, theirs in ((self.by_priority, other.by_priority), (self.by_recurrence, other.by_recurrence),
+                             (self.backlog, other.backlog)):
+            for k, v in theirs.items():
+                mine[k] += v
+        self.ack += other.ack
+        self.res += other.res
+        self.ratings += other.ratings
+        self.ack_open_due += other.ack_open_due
+        self.res_open_due += other.res_open_due
+        self.ever_resolved += other.ever_resolved
+        self.reopened += other.reopened
+        self.open += other.open
+        self.overdue += other.overdue
+        return self
+
+
+def tally(rows: Sequence[ComplaintTimes], *, now: datetime, ack_sla_hours: float = 24.0,
+          sla_hours: float = 72.0) -> Tally:
+    t = Tally()
+    ack_cut, res_cut = now - timedelta(hours=ack_sla_hours), now - timedelta(hours=sla_hours)
+    t.volume = len(rows)
+    for r in rows:
+        if r.priority in t.by_priority:
+            t.by_priority[r.priority] += 1
+        rec = r.recurrence or "single"
+        if rec in t.by_recurrence:
+            t.by_recurrence[rec] += 1
+        if r.acknowledged_at is not None:
+            t.ack.append(hours(r.created_at, r.acknowledged_at))
+        elif r.created_at < ack_cut:
+            t.ack_open_due += 1
+        if r.resolved_at is not None:
+            t.res.append(hours(r.created_at, r.resolved_at))
+        elif r.created_at < res_cut:
+            t.res_open_due += 1
+        if r.resolved_at is not None or r.reopen_count > 0 or r.status in ("resolved", "closed"):
+            t.ever_resolved += 1
+            t.reopened += r.reopen_count > 0
+        if r.status in OPEN:
+            t.open += 1
+            t.overdue += r.created_at < res_cut
+            if r.priority in t.backlog:
+                t.backlog[r.priority] += 1
+        if r.handling_rating is not None:
+            t.ratings.append(float(r.handling_rating))
+    return t
+
+
+def figures(t: Tally, *, ack_sla_hours: float = 24.0, sla_hours: float = 72.0, min_n: int = 30) -> dict:
+    """Every process indicator of one slice, from its ``Tally``."""
+    ratings = t.ratings
+    ack_hit = sum(1 for h in t.ack if h <= ack_sla_hours)
+    res_hit = sum(1 for h in t.res if h <= sla_hours)
+    return {
+        "volume": t.volume,
+        "by_priority": dict(t.by_priority),
+        "by_recurrence": dict(t.by_recurrence),
+        "time_to_acknowledge_hours": _duration_block(t.ack, min_n),
+        "time_to_resolve_hours": _duration_block(t.res, min_n),
+        "acknowledged_within_sla": stats.wilson(ack_hit, len(t.ack) + t.ack_open_due, min_n).to_dict(),
+        "resolved_within_sla": stats.wilson(res_hit, len(t.res) + t.res_open_due, min_n).to_dict(),
+        "reopen_rate": stats.wilson(t.reopened, t.ever_resolved, min_n).to_dict(),
+        "backlog": {"open": t.open, "overdue": t.overdue, "by_priority": dict(t.backlog)},
+        "handling_satisfaction": {
+            "mean_rating": stats.mean(sum(ratings), sum(x * x for x in ratings), len(ratings), min_n).to_dict(),
+            "satisfied": stats.wilson(sum(1 for x in ratings if x >= 4), len(ratings), min_n).to_dict(),
+        },
+        "sla_hours": {"acknowledge": ack_sla_hours, "resolve": sla_hours},
+    }
 
 
 def compute(
@@ -109,36 +204,8 @@ def compute(
     min_n: int = 30,
 ) -> dict:
     """Every process indicator of one slice of complaints."""
-    ack = [hours(r.created_at, r.acknowledged_at) for r in rows if r.acknowledged_at is not None]
-    res = [hours(r.created_at, r.resolved_at) for r in rows if r.resolved_at is not None]
-    ever_resolved = [r for r in rows if r.resolved_at is not None or r.reopen_count > 0 or r.status in ("resolved", "closed")]
-    reopened = sum(1 for r in ever_resolved if r.reopen_count > 0)
-    open_rows = [r for r in rows if r.status in OPEN]
-    ratings = [float(r.handling_rating) for r in rows if r.handling_rating is not None]
-    backlog = {p: 0 for p in PRIORITIES}
-    for r in open_rows:
-        if r.priority in backlog:
-            backlog[r.priority] += 1
-    return {
-        "volume": len(rows),
-        "by_priority": {p: sum(1 for r in rows if r.priority == p) for p in PRIORITIES},
-        "by_recurrence": {k: sum(1 for r in rows if (r.recurrence or "single") == k) for k in RECURRENCE},
-        "time_to_acknowledge_hours": _duration_block(ack, min_n),
-        "time_to_resolve_hours": _duration_block(res, min_n),
-        "acknowledged_within_sla": within_sla(rows, lambda r: r.acknowledged_at, ack_sla_hours, now, min_n).to_dict(),
-        "resolved_within_sla": within_sla(rows, lambda r: r.resolved_at, sla_hours, now, min_n).to_dict(),
-        "reopen_rate": stats.wilson(reopened, len(ever_resolved), min_n).to_dict(),
-        "backlog": {
-            "open": len(open_rows),
-            "overdue": sum(1 for r in open_rows if hours(r.created_at, now) > sla_hours),
-            "by_priority": backlog,
-        },
-        "handling_satisfaction": {
-            "mean_rating": stats.mean(sum(ratings), sum(x * x for x in ratings), len(ratings), min_n).to_dict(),
-            "satisfied": stats.wilson(sum(1 for x in ratings if x >= 4), len(ratings), min_n).to_dict(),
-        },
-        "sla_hours": {"acknowledge": ack_sla_hours, "resolve": sla_hours},
-    }
+    return figures(tally(rows, now=now, ack_sla_hours=ack_sla_hours, sla_hours=sla_hours),
+                   ack_sla_hours=ack_sla_hours, sla_hours=sla_hours, min_n=min_n)
 
 
 _FILTERS = ("segment", "product", "channel", "region", "kind", "priority")
@@ -150,10 +217,8 @@ _TIMES = (
 )
 
 
-@cache
-def _load_statements(dialect: str, has_start: bool, has_end: bool, filters: tuple[str, ...], topic: bool):
-    """``load_rows``' two statements (complaints; their topic mentions) for one form of query, built once
-    (every dashboard answer runs them); values as parameters: start, end, f_<filter>, topic."""
+def _conditions(dialect: str, has_start: bool, has_end: bool, filters: tuple[str, ...], topic: bool) -> list:
+    """The tracked complaints of one form of query; values as parameters: start, end, f_<filter>, topic."""
     tracked = Feedback.status.is_not(None)
     if dialect == "sqlite":
         # marked rare: SQLite's statistics cannot tell that most records have a NULL status, so it would walk
@@ -168,9 +233,86 @@ def _load_statements(dialect: str, has_start: bool, has_end: bool, filters: tupl
     conds += [getattr(Feedback, name).in_(bindparam(f"f_{name}", expanding=True)) for name in filters]
     if topic:
         conds.append(Feedback.id.in_(select(TopicMention.feedback_id).where(TopicMention.topic == bindparam("topic"))))
+    return conds
+
+
+@cache
+def _load_statements(dialect: str, has_start: bool, has_end: bool, filters: tuple[str, ...], topic: bool):
+    """``load_rows``' two statements (complaints; their topic mentions) for one form of query, built once
+    (every dashboard answer runs them)."""
+    conds = _conditions(dialect, has_start, has_end, filters, topic)
     mentions = (select(TopicMention.feedback_id, TopicMention.topic, TopicMention.polarity)
                 .join(Feedback, Feedback.id == TopicMention.feedback_id).where(*conds))
     return select(*_TIMES).where(*conds), mentions
+
+
+@cache
+def _tally_statements(dialect: str, has_start: bool, has_end: bool, filters: tuple[str, ...], topic: bool):
+    """``complaint_summary``'s two statements for one form of query: per day, the counts of a ``Tally``
+    (the SLA cuts as parameters ``ack_cut`` and ``res_cut``); and the days, times and ratings of the
+    complaints acknowledged, resolved or rated (their durations and ratings are needed one by one)."""
+    conds = _conditions(dialect, has_start, has_end, filters, topic)
+
+    def n(cond):
+        return func.sum(case((cond, 1), else_=0))
+
+    is_open = Feedback.status.in_(OPEN)
+    reopened = func.coalesce(Feedback.reopen_count, 0) > 0
+    rec = func.coalesce(func.nullif(Feedback.recurrence, ""), "single")
+    res_due = Feedback.created_at < bindparam("res_cut")
+    counts = select(
+        Feedback.day, func.count(),
+        *(n(Feedback.priority == p) for p in PRIORITIES), *(n(rec == k) for k in RECURRENCE),
+        n(and_(Feedback.acknowledged_at.is_(None), Feedback.created_at < bindparam("ack_cut"))),
+        n(and_(Feedback.resolved_at.is_(None), res_due)),
+        n(or_(Feedback.resolved_at.is_not(None), reopened, Feedback.status.in_(("resolved", "closed")))),
+        n(reopened), n(is_open), n(and_(is_open, res_due)),
+        *(n(and_(is_open, Feedback.priority == p)) for p in PRIORITIES),
+    ).where(*conds).group_by(Feedback.day)
+    done = select(Feedback.day, Feedback.created_at, Feedback.acknowledged_at, Feedback.resolved_at,
+                  Feedback.handling_rating).where(
+        *conds, or_(Feedback.acknowledged_at.is_not(None), Feedback.resolved_at.is_not(None),
+                    Feedback.handling_rating.is_not(None)))
+    return counts, done
+
+
+def day_tallies(
+    session: Session,
+    start: date | None,
+    end: date | None,
+    *,
+    now: datetime,
+    ack_sla_hours: float = 24.0,
+    sla_hours: float = 72.0,
+    filters: Mapping[str, str | Sequence[str] | None] | None = None,
+) -> dict[date, Tally]:
+    """``tally`` of the tracked complaints filed on each day of [start, end], counted by the database:
+    a row per day and one per complaint acknowledged, resolved or rated, instead of one per complaint."""
+    filters = filters or {}
+    values = {name: [v] if isinstance(v, str) else list(v) for name in _FILTERS if (v := filters.get(name))}
+    topic = filters.get("topic")
+    counts_q, done_q = _tally_statements(session.get_bind().dialect.name, start is not None, end is not None,
+                                         tuple(values), bool(topic))
+    params = {"start": start, "end": end, "topic": topic, **{f"f_{k}": v for k, v in values.items()},
+              "ack_cut": now - timedelta(hours=ack_sla_hours), "res_cut": now - timedelta(hours=sla_hours)}
+    out: dict[date, Tally] = {}
+    np_, nr = len(PRIORITIES), len(RECURRENCE)
+    for r in session.execute(counts_q, params):
+        c = [int(x or 0) for x in r[1:]]
+        t = out[r[0]] = Tally(volume=c[0])
+        t.by_priority = dict(zip(PRIORITIES, c[1 : 1 + np_], strict=True))
+        t.by_recurrence = dict(zip(RECURRENCE, c[1 + np_ : 1 + np_ + nr], strict=True))
+        (t.ack_open_due, t.res_open_due, t.ever_resolved, t.reopened, t.open, t.overdue) = c[1 + np_ + nr : 7 + np_ + nr]
+        t.backlog = dict(zip(PRIORITIES, c[7 + np_ + nr :], strict=True))
+    for day, created, acked, resolved, rating in session.execute(done_q, params):
+        t = out[day]
+        if acked is not None:
+            t.ack.append(hours(created, acked))
+        if resolved is not None:
+            t.res.append(hours(created, resolved))
+        if rating is not None:
+            t.ratings.append(float(rating))
+    return out
 
 
 def load_rows(
@@ -275,13 +417,32 @@ def complaint_summary(
     min_n: int = 30,
     ack_sla_hours: float = 24.0,
     sla_hours: float = 72.0,
+    now: datetime | None = None,
 ) -> dict:
-    """The complaint-handling block of ``/v1/indicators``: overall figures and the period series."""
-    out = process_indicators(
-        session, start=start, end=end, period=period, calendar=calendar, min_n=min_n,
-        ack_sla_hours=ack_sla_hours, sla_hours=sla_hours, filters=dict(filters or {}),
-    )
-    return {"overall": out["overall"], "series": out.get("periods", [])}
+    """The complaint-handling block of ``/v1/indicators``: overall figures and the period series (what
+    ``process_indicators`` gives, from per-day counts: a dashboard answer no longer reads every tracked
+    complaint of its window)."""
+    if period:
+        check(period, calendar)
+    if start and end and start > end:
+        raise BazkhordError("indicators.bad_range", "start must not be after end.", {"start": str(start), "end": str(end)}, 422)
+    now = now or datetime.now(timezone.utc).replace(tzinfo=None)
+    days = day_tallies(session, start, end, now=now, ack_sla_hours=ack_sla_hours, sla_hours=sla_hours,
+                       filters=dict(filters or {}))
+    kw = {"ack_sla_hours": ack_sla_hours, "sla_hours": sla_hours, "min_n": min_n}
+    overall = Tally()
+    buckets: dict[str, Tally] = {}
+    labels = {}
+    for day in sorted(days):
+        t = days[day]
+        if period:
+            p = period_of(day, period, calendar)
+            labels[p.key] = p
+            buckets.setdefault(p.key, Tally()).add(t)
+        overall.add(t)
+    out = figures(overall, **kw)
+    series = [{**labels[k].to_dict(), **(out if len(buckets) == 1 else figures(buckets[k], **kw))} for k in sorted(buckets)]
+    return {"overall": out, "series": series}
 
 
 def complaint_review(
@@ -345,14 +506,18 @@ def review_sheets(section: Mapping | None) -> list[tuple[str, list[str], list[li
 __all__ = [
     "GROUP_BY",
     "ComplaintTimes",
+    "Tally",
     "complaint_review",
     "complaint_summary",
     "compute",
+    "day_tallies",
+    "figures",
     "group_rows",
     "hours",
     "load_rows",
     "process_indicators",
     "quantile",
     "review_sheets",
+    "tally",
     "within_sla",
 ]
