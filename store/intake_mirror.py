@@ -36,6 +36,7 @@ from store.recurrence import (
     _VECTOR_LOCK,
     _VECTORS,
     N_FEATURES,
+    VECTOR_CACHE_SIZE,
     ComplaintItem,
     HistoryIndex,
     RecurrenceDetector,
@@ -85,6 +86,20 @@ class _MirrorDetector(RecurrenceDetector):
                 lo, hi = m.indptr[r], m.indptr[r + 1]
                 found[t] = (m.indices[lo:hi].copy(), m.data[lo:hi].copy())
         return [found[t] for t in texts]
+
+    def warm(self, text: str) -> None:
+        """Vectorize ``text`` into the process's text → vector cache (before the write turn, where the
+        intake of the record with this text then only looks it up)."""
+        if not text:
+            return
+        with _VECTOR_LOCK:
+            if text in _VECTORS:
+                return
+        (vec,) = self._vectors([text])
+        with _VECTOR_LOCK:
+            _VECTORS[text] = vec
+            while len(_VECTORS) > VECTOR_CACHE_SIZE:
+                _VECTORS.popitem(last=False)
 
     def duplicates_among(self, item: ComplaintItem, cands: Sequence[ComplaintItem],
                          rows: Sequence[int] | None = None) -> list[int]:
@@ -148,6 +163,7 @@ class IntakeMirror:
         self.seen_id = 0  # every id up to this one is reflected
         self.seen_at: datetime | None = None  # the newest analyzed_at at the last use
         self.disabled_until: datetime | None = None  # a window over MAX_RECORDS: not mirrored for a while
+        self.detector = _MirrorDetector(policy)  # kept across rebuilds (its vectors stay valid)
 
     def covers(self, at: datetime, now: datetime | None = None) -> bool:
         """Whether a record filed at ``at`` can be decided here (its window lies after the start)."""
@@ -181,7 +197,7 @@ class IntakeMirror:
             self.index, self.customers, self.start = None, {}, None
             self.disabled_until = now + REBUILD_AFTER
             return False
-        self.index = HistoryIndex(_MirrorDetector(self.policy), [r.item() for r in records])
+        self.index = HistoryIndex(self.detector, [r.item() for r in records])
         self.customers = {}
         if self.meta_keys is not None:
             for r in records:
