@@ -201,6 +201,7 @@ def prepare_intake(session: Session, values: dict[str, Any], mentions: Sequence[
     policy = recurrence_policy(settings)
     mirror = _mirror(session, settings, policy, triage)
     if mirror is not None and mirror.covers(fb.created_at):
+        mirror.prepare(session)  # built here, if it must be, rather than inside the turn
         mirror.detector.warm(fb.text or "")  # its vector, so that the turn only looks it up
         return None  # decided inside the turn from the mirror, with no reads of the window
     # first: every record committed after these two reads has a larger id (SQLite numbers rows

@@ -142,6 +142,14 @@ _SINCE = (
 
 
 @dataclass(slots=True)
+class _Built:
+    index: HistoryIndex
+    customers: dict[str, list[tuple[datetime, int]]]
+    start: datetime
+    built_at: datetime
+
+
+@dataclass(slots=True)
 class Decided:
     result: RecurrenceResult
     prior_contacts: int | None  # None: no repeat-contact rule
@@ -164,6 +172,7 @@ class IntakeMirror:
         self.seen_at: datetime | None = None  # the newest analyzed_at at the last use
         self.disabled_until: datetime | None = None  # a window over MAX_RECORDS: not mirrored for a while
         self.detector = _MirrorDetector(policy)  # kept across rebuilds (its vectors stay valid)
+        self._building = threading.Lock()  # one build outside the turn at a time (``prepare``)
 
     def covers(self, at: datetime, now: datetime | None = None) -> bool:
         """Whether a record filed at ``at`` can be decided here (its window lies after the start)."""
@@ -184,30 +193,65 @@ class IntakeMirror:
         return None
 
     def _add(self, rec: WindowRecord) -> None:
+        if rec.id in self.index.by_id:  # type: ignore[union-attr]
+            return  # read by a build that began after the last use (``prepare``)
         self.index.add(rec.item())  # type: ignore[union-attr]
         key = self._customer(rec.meta) if self.meta_keys is not None else None
         if key is not None:
             bisect.insort(self.customers.setdefault(key, []), (rec.created_at, rec.id))
 
-    def _rebuild(self, session: Session, below: int, now: datetime) -> bool:
+    def _read(self, session: Session, below: int, now: datetime) -> _Built | None:
+        """A new index of the triaged records of the window with ids below ``below`` (None: over the cap)."""
         start = now - timedelta(days=self.days) - MARGIN
         records = load_window_records(session, start, datetime.max, with_meta=self.meta_keys is not None)
         records = [r for r in records if r.id < below]
         if len(records) > MAX_RECORDS:
-            self.index, self.customers, self.start = None, {}, None
-            self.disabled_until = now + REBUILD_AFTER
-            return False
-        self.index = HistoryIndex(self.detector, [r.item() for r in records])
-        self.customers = {}
+            return None
+        customers: dict[str, list[tuple[datetime, int]]] = {}
         if self.meta_keys is not None:
             for r in records:
                 key = self._customer(r.meta)
                 if key is not None:
-                    self.customers.setdefault(key, []).append((r.created_at, r.id))
-            for line in self.customers.values():
+                    customers.setdefault(key, []).append((r.created_at, r.id))
+            for line in customers.values():
                 line.sort()
-        self.start, self.built_at, self.disabled_until = start, now, None
+        return _Built(HistoryIndex(self.detector, [r.item() for r in records]), customers, start, now)
+
+    def _install(self, built: _Built | None, seen_id: int, seen_at: datetime | None, now: datetime) -> bool:
+        if built is None:
+            self.index, self.customers, self.start = None, {}, None
+            self.disabled_until = now + REBUILD_AFTER
+            return False
+        self.index, self.customers, self.start, self.built_at = built.index, built.customers, built.start, built.built_at
+        self.seen_id, self.seen_at, self.disabled_until = seen_id, seen_at, None
         return True
+
+    def _rebuild(self, session: Session, below: int, now: datetime) -> bool:
+        return self._install(self._read(session, below, now), below - 1, self.seen_at, now)
+
+    def _due(self, now: datetime) -> bool:
+        """Whether the next use must build the mirror anew (none yet, or built too long ago)."""
+        if self.disabled_until is not None and now < self.disabled_until:
+            return False
+        return self.index is None or now - self.built_at >= REBUILD_AFTER  # type: ignore[operator]
+
+    def prepare(self, session: Session, now: datetime | None = None) -> None:
+        """Before the write turn: build the mirror here when the next use would have to, so that the turn
+        only catches up with the records committed since (a window of 50,000 records takes seconds to read,
+        and every writer would wait for it). Reads with no lock held; one thread builds at a time."""
+        now = now or utcnow()
+        if not self._due(now) or not self._building.acquire(blocking=False):
+            return
+        try:
+            # first: records committed after this read have larger ids, and the turn reads those again
+            # (``_add`` skips the ones the build saw); a reanalysis after it is seen by the turn's check
+            seen_id, seen_at = newest_record(session)
+            built = self._read(session, seen_id + 1, now)
+            with self.lock:
+                if self._due(now):
+                    self._install(built, seen_id, seen_at, now)
+        finally:
+            self._building.release()
 
     def sync(self, session: Session, below: int, now: datetime | None = None) -> bool:
         """Bring the mirror up to the records committed before the new record ``below`` (whose insert is
@@ -221,6 +265,8 @@ class IntakeMirror:
                 return False
             if not self._rebuild(session, below, now):
                 return False
+            self.seen_at = newest_at
+            return True
         else:
             fresh: dict[int, WindowRecord] = {}
             mentions: dict[int, list[tuple[str, str]]] = {}

@@ -101,15 +101,19 @@ def _other_writer(factory, rnd: random.Random, at: datetime, k: int) -> None:
 
 
 def _store(factory, settings, stream, seed: int) -> None:
+    """One record at a time, as a one-record POST stores it: prepared (odd records), then inserted in
+    its write turn."""
     rnd = random.Random(seed)
     for j, (item, an) in enumerate(stream):
         if j % 17 == 5:
             _other_writer(factory, rnd, item["created_at"], j)
         if j == len(stream) // 2:
             reanalyze(factory, _Relabel(), since=item["created_at"] - timedelta(hours=2))
-        with factory() as s, serialized_writes(s.get_bind()):
-            insert_feedback(s, [item], [an], None, settings)
-            s.commit()
+        with factory() as s:
+            prep = prepare_record(s, item, an, None, settings) if j % 2 else None
+            with serialized_writes(s.get_bind()):
+                insert_feedback(s, [item], [an], None, settings, prep)
+                s.commit()
 
 
 @pytest.mark.parametrize("seed,policy", [
@@ -123,8 +127,10 @@ def test_the_mirror_decides_as_the_window_reads(tmp_path, monkeypatch, seed, pol
     reads, settings_a = _database(tmp_path, "reads.db", intake_mirror=False, **policy)
     _store(reads, settings_a, stream, seed)
 
-    used = {"mirror": 0, "rebuilds": 0}
+    mirrored, settings_b = _database(tmp_path, "mirror.db", **policy)
+    used = {"mirror": 0, "rebuilds": 0, "prepared builds": 0}
     real_decision, real_rebuild = complaints._mirrored_decision, intake_mirror.IntakeMirror._rebuild
+    real_install = intake_mirror.IntakeMirror._install
 
     def decision(*args):
         out = real_decision(*args)
@@ -136,13 +142,18 @@ def test_the_mirror_decides_as_the_window_reads(tmp_path, monkeypatch, seed, pol
         return real_rebuild(self, *args)
 
     monkeypatch.setattr(complaints, "_mirrored_decision", decision)
+    def install(self, built, seen_id, seen_at, now):
+        used["prepared builds"] += seen_at is not None and not write_turn_held(mirrored.kw["bind"])
+        return real_install(self, built, seen_id, seen_at, now)
+
     monkeypatch.setattr(intake_mirror.IntakeMirror, "_rebuild", rebuild)
-    mirrored, settings_b = _database(tmp_path, "mirror.db", **policy)
+    monkeypatch.setattr(intake_mirror.IntakeMirror, "_install", install)
     _store(mirrored, settings_b, stream, seed)
     assert _state(mirrored) == _state(reads)
     triaged = sum(1 for r in _state(reads)[0] if r[1] is not None)
     assert used["mirror"] > 0.5 * triaged, (used, triaged)
-    assert used["rebuilds"] == 2, used  # the first intake, and the one after the reanalysis
+    # the first intake (prepared, or not), and the one after the reanalysis
+    assert used["rebuilds"] + used["prepared builds"] == 2, used
 
 
 def test_a_record_older_than_the_mirror_and_intake_outside_the_turn_read_the_window(tmp_path, monkeypatch):
@@ -193,3 +204,44 @@ def test_a_window_too_large_to_mirror_is_read_per_intake(tmp_path, monkeypatch):
     assert results[-1] == ("recurring", 8)  # still decided, by the reads, past the cap
     mirror = next(m for k, m in intake_mirror._MIRRORS.items() if str(tmp_path) in k[0])
     assert mirror.index is None and mirror.disabled_until is not None
+
+
+def test_the_mirror_is_built_before_the_write_turn(tmp_path, monkeypatch):
+    """A prepared record builds the mirror with no lock held; its turn only catches up with the records
+    committed in between (read again, once each)."""
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    stream = _stream(7, 40, now - timedelta(hours=6))
+    live = [(it, an) for it, an in stream if it["created_at"] > now - timedelta(days=1)]
+    rebuilds = []
+    real = intake_mirror.IntakeMirror._rebuild
+    monkeypatch.setattr(intake_mirror.IntakeMirror, "_rebuild", lambda self, *a: rebuilds.append(1) or real(self, *a))
+    results = {}
+    for mirror in (False, True):
+        factory, settings = _database(tmp_path, f"before-{mirror}.db", intake_mirror=mirror)
+        for item, an in live[:20]:
+            with factory() as s, serialized_writes(s.get_bind()):
+                insert_feedback(s, [item], [an], None, settings)
+                s.commit()
+        if mirror:  # a mirror built long ago: the next use builds it anew
+            m = next(m for k, m in intake_mirror._MIRRORS.items() if str(tmp_path / "before-True.db") in k[0])
+            m.built_at -= intake_mirror.REBUILD_AFTER
+        rebuilds.clear()
+        item, an = live[20]
+        with factory() as s:
+            prep = prepare_record(s, item, an, None, settings)
+            assert prep.intake is None if mirror else True
+            if mirror:
+                assert m.built_at > now and len(m) > 0  # built here, outside the turn
+            for other, oan in live[21:23]:  # committed between its preparation and its turn
+                with factory() as w, serialized_writes(w.get_bind()):
+                    insert_feedback(w, [other], [oan], None, settings)
+                    w.commit()
+            with serialized_writes(s.get_bind()):
+                insert_feedback(s, [item], [an], None, settings, prep)
+                s.commit()
+        assert not rebuilds
+        if mirror:
+            assert sorted(m.index.by_id) == sorted(set(m.index.by_id))
+            assert len(m.index.items) == len(m.index.by_id)  # nothing added twice
+        results[mirror] = _state(factory)
+    assert results[True] == results[False]
