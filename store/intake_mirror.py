@@ -15,6 +15,8 @@ a reanalysis since the last use, or a database that shrank, rebuilds the mirror 
 ``store.window_cache``). SQLite only: there ids are handed out in commit order under the write turn, so
 "ids above the last one seen" is "committed since".
 
+The mirror is built by the first record prepared before its write turn when it must be (none yet, or
+built 6 hours ago: records that left every window are dropped), so writers do not wait for that read.
 A record filed long before the mirror's start (a backfill older than its window) is decided the old way.
 """
 
@@ -51,7 +53,7 @@ from store.window_cache import newest_record, reanalysed_since
 
 REBUILD_AFTER = timedelta(hours=6)  # drop records that left every window (the start moves on)
 MARGIN = timedelta(days=1)  # records filed up to a day before the mirror's window still use it
-MAX_RECORDS = 50_000  # a larger window is read per intake, as before (its rebuild would hold the turn)
+MAX_RECORDS = 50_000  # a larger window is read per intake, as before (memory, and seconds per rebuild)
 VECTORS_KEPT = 4096  # candidate vectors kept by record id (the latest few hundred texts are the candidates)
 
 

@@ -15,77 +15,26 @@ from sqlalchemy import func, select, update
 
 import store.complaints as complaints
 import store.intake_mirror as intake_mirror
+import tests.test_complaints_prepared_intake as prepared
 from api.settings import Settings
 from indicators.bulk import bulk_insert
-from models.types import Analysis, SentimentResult, TopicResult
 from store.db import make_engine, make_sessionmaker, serialized_writes, write_turn_held
 from store.feedback import insert_feedback, prepare_record
 from store.migrate import upgrade
 from store.reanalyze import reanalyze
-from store.schema import Feedback, StatusEvent
-
-TEXTS = [
-    "غذا خیلی دیر رسید و سرد بود",
-    "بسته بندی پاره شده بود و غذا ریخته بود",
-    "قیمت ها نسبت به کیفیت خیلی بالاست",
-    "پیک بی ادب بود و زنگ نزد",
-    "سفارش ناقص رسید نوشابه نداشت",
-    "عالی بود ممنون از شما",
-]
-TOPICS = ["delivery", "food_quality", "price", "packaging"]
+from store.schema import Feedback
+from tests.test_complaints_prepared_intake import TEXTS, TOPICS, _Relabel, _state, analysis
 
 
-def analysis(text: str, neg: float, topics: dict[str, str]) -> Analysis:
-    pos = round((1 - neg) * 0.8, 4)
-    scores = {"neg": neg, "neu": round(1 - neg - pos, 4), "pos": pos}
-    return Analysis(clean_text=text, pii=[], sentiment=SentimentResult(max(scores, key=scores.get), scores),
-                    topics=[TopicResult(t, t, 0.9, p) for t, p in topics.items()], abstained=not topics, model="test")
-
-
-def _stream(seed: int, n: int, t0: datetime) -> list[tuple[dict, Analysis]]:
-    rnd = random.Random(seed)
-    out = []
-    at = t0
-    for i in range(n):
-        at += timedelta(minutes=rnd.choice([0, 0, 1, 5, 30]))
-        # most are live; some arrive late (hours), a few are backfills from before the mirror's window
-        created = at - rnd.choice([timedelta(0)] * 6 + [timedelta(hours=3), timedelta(days=5), timedelta(days=40)])
-        text = rnd.choice(TEXTS) + ("" if rnd.random() < 0.5 else f" سفارش {rnd.randint(1, 9)}")
-        topics = {t: rnd.choice(["neg", "neg", "neu"]) for t in rnd.sample(TOPICS, rnd.choice([0, 1, 1, 2]))}
-        item = {
-            "text": text, "created_at": created, "external_id": f"s{seed}-{i}",
-            "kind": rnd.choice(["complaint", "complaint", "comment"]),
-            "product": rnd.choice([None, "pizza", "kebab", "salad"]),
-            "segment": rnd.choice([None, "vendor-1", "vendor-2", "vendor-3"]),
-            "metadata": {"customer_id": f"c{rnd.randint(1, 6)}"} if rnd.random() < 0.5 else {},
-        }
-        out.append((item, analysis(text, rnd.choice([0.9, 0.8, 0.1]), topics)))
-    return out
+def _stream(seed: int, n: int, t0: datetime) -> list:
+    # most are live; some arrive late (hours), a few are backfills from before the mirror's window
+    return prepared._stream(seed, n, t0, steps=(0, 0, 1, 5, 30), late=(0, 0, 0, 0, 0, 0, 3, 5 * 24, 40 * 24))
 
 
 def _database(tmp_path, name: str, **settings):
     url = f"sqlite:///{tmp_path / name}"
     upgrade(url)
     return make_sessionmaker(make_engine(url)), Settings(database_url=url, timezone="UTC", **settings)
-
-
-def _state(factory) -> tuple[list, list]:
-    with factory() as s:
-        records = s.execute(select(
-            Feedback.external_id, Feedback.priority, Feedback.priority_reasons, Feedback.status, Feedback.recurrence,
-            Feedback.related_ids).order_by(Feedback.id)).all()
-        events = s.execute(select(StatusEvent.feedback_id, StatusEvent.from_status, StatusEvent.to_status)
-                           .order_by(StatusEvent.feedback_id, StatusEvent.id)).all()
-    return [tuple(r) for r in records], [tuple(e) for e in events]
-
-
-class _Relabel:
-    """An analyser for ``reanalyze``: every text is now about delivery (negative)."""
-
-    version = "relabel"
-
-    def analyze(self, texts):
-        return [analysis(t, 0.9, {"delivery": "neg"}) for t in texts]
 
 
 def _other_writer(factory, rnd: random.Random, at: datetime, k: int) -> None:

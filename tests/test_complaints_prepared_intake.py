@@ -9,6 +9,7 @@ the same records stored one after another without preparation.
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import pytest
@@ -44,13 +45,15 @@ def analysis(text: str, neg: float, topics: dict[str, str]) -> Analysis:
                     topics=[TopicResult(t, t, 0.9, p) for t, p in topics.items()], abstained=not topics, model="test")
 
 
-def _stream(seed: int, n: int) -> list[tuple[dict, Analysis]]:
+def _stream(seed: int, n: int, t0: datetime = T0, steps: Sequence[int] = (0, 1, 5, 60, 600),
+            late: Sequence[float] = (0, 0, 0, 3, 48)) -> list[tuple[dict, Analysis]]:
+    """``n`` records arriving ``steps`` minutes apart from ``t0``, filed ``late`` hours before they arrive."""
     rnd = random.Random(seed)
     out = []
-    at = T0
+    at = t0
     for i in range(n):
-        at += timedelta(minutes=rnd.choice([0, 1, 5, 60, 600]))
-        created = at - timedelta(hours=rnd.choice([0, 0, 0, 3, 48]))  # some arrive late (backfills)
+        at += timedelta(minutes=rnd.choice(steps))
+        created = at - timedelta(hours=rnd.choice(late))  # some arrive late (backfills)
         text = rnd.choice(TEXTS) + ("" if rnd.random() < 0.5 else f" سفارش {rnd.randint(1, 9)}")
         topics = {t: rnd.choice(["neg", "neg", "neu"]) for t in rnd.sample(TOPICS, rnd.choice([0, 1, 1, 2]))}
         item = {
