@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from functools import cache
@@ -86,20 +86,6 @@ def quantile(values: Sequence[float], q: float, min_n: int = 30) -> stats.Figure
 
 def _duration_block(durations: Sequence[float], min_n: int) -> dict:
     return {"median": quantile(durations, 0.5, min_n).to_dict(), "p90": quantile(durations, 0.9, min_n).to_dict()}
-
-
-def within_sla(rows: Iterable[ComplaintTimes], done_at: Callable[[ComplaintTimes], datetime | None], sla_hours: float, now: datetime, min_n: int) -> stats.Figure:
-    """Percent of due complaints (done, or open past the deadline) done within ``sla_hours``."""
-    due = hit = 0
-    cut = now - timedelta(hours=sla_hours)
-    for r in rows:
-        t = done_at(r)
-        if t is not None:
-            due += 1
-            hit += hours(r.created_at, t) <= sla_hours
-        elif r.created_at < cut:
-            due += 1
-    return stats.wilson(hit, due, min_n)
 
 
 @dataclass(slots=True)
@@ -519,5 +505,4 @@ __all__ = [
     "quantile",
     "review_sheets",
     "tally",
-    "within_sla",
 ]

@@ -38,7 +38,15 @@ from store.recurrence import (
     reclassify_one,
     replay_lifts,
 )
-from store.schema import COMPLAINT_STATUSES, PRIORITIES, RECURRENCE, Feedback, StatusEvent, TopicMention
+from store.schema import (
+    COMPLAINT_STATUSES,
+    PRIORITIES,
+    RECURRENCE,
+    Feedback,
+    StatusEvent,
+    TopicMention,
+    record_from_values,
+)
 from store.window_cache import newest_record, reanalysed_since
 
 _PRIORITY_ORDER = case({p: i for i, p in enumerate(PRIORITIES)}, value=Feedback.priority, else_=len(PRIORITIES))
@@ -193,9 +201,7 @@ def prepare_intake(session: Session, values: dict[str, Any], mentions: Sequence[
     if session.get_bind().dialect.name != "sqlite":
         return None
     triage = triage_for(settings)
-    fb = Feedback(**values)
-    fb.id = PROVISIONAL_ID
-    fb.topics = [TopicMention(**m) for m in mentions]
+    fb = record_from_values(values, mentions, PROVISIONAL_ID)
     if not _picked([fb], triage):
         return None
     policy = recurrence_policy(settings)
@@ -281,12 +287,10 @@ def _mirrored_decision(session: Session, fb: Feedback, settings: Any, policy: Re
     mirror = _mirror(session, settings, policy, triage)
     if mirror is None or not mirror.covers(fb.created_at):
         return None
-    contact = triage.rules.repeat_contact
-    item = item_of(fb)
     with mirror.lock:
         if not mirror.sync(session, fb.id):
             return None
-        decided = mirror.decide(item, fb.meta, contact.window_days if contact is not None else 0)
+        decided = mirror.decide(item_of(fb), fb.meta)
         index = mirror.index
     res = decided.result
     results = {fb.id: res}

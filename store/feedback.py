@@ -25,7 +25,7 @@ from models.types import Analysis
 from nlp.errors import BazkhordError
 from store.calendar import jalali_day, local_day
 from store.complaints import PreparedIntake, apply_complaint_intake, prepare_intake
-from store.schema import Feedback, TopicMention
+from store.schema import Feedback, TopicMention, record_from_values
 
 # Fields of an item that define "the same payload" for idempotency on external_id.
 PAYLOAD_FIELDS = (
@@ -114,10 +114,7 @@ def feedback_values(item: dict[str, Any], analysis: Analysis, api_key_id: int | 
 def build_feedback(item: dict[str, Any], analysis: Analysis, api_key_id: int | None, settings: Any,
                    now: datetime | None = None) -> Feedback:
     """One ``Feedback`` object (with its ``TopicMention`` children) from a validated item and its analysis."""
-    values, mentions = feedback_values(item, analysis, api_key_id, settings, now)
-    fb = Feedback(**values)
-    fb.topics = [TopicMention(**m) for m in mentions]
-    return fb
+    return record_from_values(*feedback_values(item, analysis, api_key_id, settings, now))
 
 
 INSERT_CHUNK = 1000
@@ -173,15 +170,6 @@ _WITH_TOPICS = select(Feedback).where(Feedback.id.in_(bindparam("ids", expanding
 _BY_EXTERNAL_ID = select(Feedback).where(Feedback.external_id.in_(bindparam("ids", expanding=True)))
 
 
-def _as_stored(fid: int, values: dict[str, Any], mentions: list[dict[str, Any]]) -> Feedback:
-    """The one record just inserted, built from the values written rather than read back (reading it and
-    its topics back cost a sixth of a one-record ingestion). Not attached to the session: the intake hook
-    keeps its fields in step with what it writes, and nothing here is flushed again."""
-    fb = Feedback(id=fid, **values)
-    fb.topics = [TopicMention(feedback_id=fid, **m) for m in mentions]
-    return fb
-
-
 def insert_feedback(session: Session, items: list[dict[str, Any]], analyses: list[Analysis],
                     api_key_id: int | None, settings: Any, prepared: PreparedRecord | None = None) -> list[Feedback]:
     """Add records and their topic mentions; flushes (ids assigned) but the caller commits.
@@ -189,7 +177,7 @@ def insert_feedback(session: Session, items: list[dict[str, Any]], analyses: lis
     Bulk INSERTs (executemany with RETURNING) rather than one ORM object per row at flush time: the
     unit of work costs more than the database for batches of thousands. The returned records are in
     input order with their topics: read back, or for one record built from the values written
-    (``_as_stored``: not in the session).
+    (not in the session).
     ``prepared``: ``prepare_record`` of the one item.
     """
     if len(items) != len(analyses):
@@ -207,7 +195,9 @@ def insert_feedback(session: Session, items: list[dict[str, Any]], analyses: lis
     for i in range(0, len(mentions), INSERT_CHUNK):
         session.execute(_insert(TopicMention), mentions[i : i + INSERT_CHUNK])
     if len(ids) == 1:
-        rows = [_as_stored(ids[0], *pairs[0])]
+        # built from the values written rather than read back (reading it and its topics back cost a
+        # sixth of a one-record ingestion); not in the session: the intake hook keeps its fields in step
+        rows = [record_from_values(*pairs[0], ids[0])]
     else:  # read back: loading rows costs less than constructing ORM objects one by one (~10% of a batch)
         by_id: dict[int, Feedback] = {}
         for i in range(0, len(ids), 500):

@@ -30,15 +30,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
-from scipy import sparse
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from store.recurrence import (
-    _VECTOR_LOCK,
-    _VECTORS,
-    N_FEATURES,
-    VECTOR_CACHE_SIZE,
     ComplaintItem,
     HistoryIndex,
     RecurrenceDetector,
@@ -46,6 +41,7 @@ from store.recurrence import (
     RecurrenceResult,
     WindowRecord,
     load_window_records,
+    stack_rows,
     topics_of,
 )
 from store.schema import Feedback, TopicMention
@@ -73,35 +69,11 @@ class _MirrorDetector(RecurrenceDetector):
     def known_row(self, item: ComplaintItem) -> int:
         return 0  # rows are not used: ``duplicates_among`` looks vectors up by id
 
-    def _vectors(self, texts: list[str]) -> list[tuple[np.ndarray, np.ndarray]]:
-        """(indices, values) per text, through the process's text → vector cache."""
-        found: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        with _VECTOR_LOCK:
-            for t in texts:
-                vec = _VECTORS.get(t)
-                if vec is not None:
-                    found[t] = vec
-        missing = [t for t in dict.fromkeys(texts) if t not in found]
-        if missing:
-            m = self.vectors(missing).tocsr()
-            for r, t in enumerate(missing):
-                lo, hi = m.indptr[r], m.indptr[r + 1]
-                found[t] = (m.indices[lo:hi].copy(), m.data[lo:hi].copy())
-        return [found[t] for t in texts]
-
     def warm(self, text: str) -> None:
         """Vectorize ``text`` into the process's text → vector cache (before the write turn, where the
         intake of the record with this text then only looks it up)."""
-        if not text:
-            return
-        with _VECTOR_LOCK:
-            if text in _VECTORS:
-                return
-        (vec,) = self._vectors([text])
-        with _VECTOR_LOCK:
-            _VECTORS[text] = vec
-            while len(_VECTORS) > VECTOR_CACHE_SIZE:
-                _VECTORS.popitem(last=False)
+        if text:
+            self.cached_vectors([text])
 
     def duplicates_among(self, item: ComplaintItem, cands: Sequence[ComplaintItem],
                          rows: Sequence[int] | None = None) -> list[int]:
@@ -110,7 +82,7 @@ class _MirrorDetector(RecurrenceDetector):
         by_id = self.by_id
         todo = [c for c in cands if (c.id, c.text) not in by_id]
         # one vectorizer call (~1 ms of overhead each): the item and the candidates not met before
-        got = self._vectors([item.text, *(c.text for c in todo)])
+        got = self.cached_vectors([item.text, *(c.text for c in todo)])
         for c, vec in zip(todo, got[1:], strict=True):
             by_id[(c.id, c.text)] = vec
         # the item is the next intake's newest candidate once committed (by id and text: a rolled-back
@@ -118,11 +90,7 @@ class _MirrorDetector(RecurrenceDetector):
         by_id[(item.id, item.text)] = got[0]
         while len(by_id) > max(VECTORS_KEPT, 2 * len(cands)):
             by_id.popitem(last=False)
-        vecs = [by_id[(c.id, c.text)] for c in cands]
-        indptr = np.zeros(len(vecs) + 1, dtype=np.int64)
-        np.cumsum([len(ix) for ix, _ in vecs], out=indptr[1:])
-        m = sparse.csr_matrix((np.concatenate([v for _, v in vecs]), np.concatenate([ix for ix, _ in vecs]), indptr),
-                              shape=(len(vecs), N_FEATURES))
+        m = stack_rows([by_id[(c.id, c.text)] for c in cands])
         idx, val = got[0]
         dense = self._dense
         dense[idx] = val
@@ -164,6 +132,7 @@ class IntakeMirror:
     def __init__(self, policy: RecurrencePolicy, meta_keys: tuple[str, ...] | None, contact_days: int) -> None:
         self.policy = policy
         self.meta_keys = meta_keys  # None: no repeat-contact rule
+        self.contact_days = contact_days
         self.days = max(policy.window_days, contact_days if meta_keys is not None else 0)
         self.lock = threading.Lock()
         self.index: HistoryIndex | None = None
@@ -289,7 +258,7 @@ class IntakeMirror:
         self.seen_id, self.seen_at = below - 1, newest_at
         return True
 
-    def decide(self, item: ComplaintItem, meta: dict | None, contact_days: int) -> Decided:
+    def decide(self, item: ComplaintItem, meta: dict | None) -> Decided:
         """``item`` (the new record, not held here) against the mirrored window."""
         result = self.index.classify(item)  # type: ignore[union-attr]
         priors = None
@@ -298,7 +267,7 @@ class IntakeMirror:
             key = self._customer(meta)
             line = self.customers.get(key) if key is not None else None
             if line:
-                lo = bisect.bisect_left(line, (item.at - timedelta(days=contact_days),))
+                lo = bisect.bisect_left(line, (item.at - timedelta(days=self.contact_days),))
                 hi = bisect.bisect_left(line, (item.at, item.id))
                 priors = max(0, hi - lo)
         return Decided(result, priors)

@@ -121,16 +121,9 @@ class RecurrenceDetector:
         m = self.vectors([text, *others])
         return np.asarray((m[1:] @ m[0].T).toarray()).ravel()
 
-    def prime(self, items: Iterable[ComplaintItem]) -> None:
-        """Vectorize every uncached text in one call (per-text calls cost ~100x more in overhead).
-
-        Texts vectorized by earlier detectors of this process come from a bounded cache: at intake
-        the stored complaints of the window were the new ones of earlier batches.
-        """
-        todo = {(i.id, i.text): i.text for i in items if i.text and (i.id, i.text) not in self._rows}
-        if not todo:
-            return
-        texts = list(todo.values())
+    def cached_vectors(self, texts: Sequence[str]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(indices, values) of each text's vector, through the process's bounded text → vector cache
+        (the uncached ones vectorized in one call and kept)."""
         found: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         with _VECTOR_LOCK:
             for t in texts:
@@ -148,13 +141,18 @@ class RecurrenceDetector:
                 _VECTORS.update(fresh)
                 while len(_VECTORS) > VECTOR_CACHE_SIZE:
                     _VECTORS.popitem(last=False)
-        rows = [found[t] for t in texts]
-        indptr = np.zeros(len(rows) + 1, dtype=np.int64)
-        np.cumsum([len(ix) for ix, _ in rows], out=indptr[1:])
-        block = sparse.csr_matrix(
-            (np.concatenate([v for _, v in rows]), np.concatenate([ix for ix, _ in rows]), indptr),
-            shape=(len(rows), N_FEATURES),
-        )
+        return [found[t] for t in texts]
+
+    def prime(self, items: Iterable[ComplaintItem]) -> None:
+        """Vectorize every uncached text in one call (per-text calls cost ~100x more in overhead).
+
+        Texts vectorized by earlier detectors of this process come from a bounded cache: at intake
+        the stored complaints of the window were the new ones of earlier batches.
+        """
+        todo = {(i.id, i.text): i.text for i in items if i.text and (i.id, i.text) not in self._rows}
+        if not todo:
+            return
+        block = stack_rows(self.cached_vectors(list(todo.values())))
         self._blocks.append(block)
         for r, key in enumerate(todo, start=self._n):
             self._rows[key] = r
@@ -319,6 +317,16 @@ class RecurrenceDetector:
         for idx, it in enumerate(items):
             groups.setdefault(find(idx), []).append(it.id)
         return sorted((sorted(g) for g in groups.values() if len(g) > 1), key=lambda g: g[0])
+
+
+def stack_rows(rows: Sequence[tuple[np.ndarray, np.ndarray]]) -> sparse.csr_matrix:
+    """One CSR matrix of (indices, values) rows."""
+    indptr = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum([len(ix) for ix, _ in rows], out=indptr[1:])
+    return sparse.csr_matrix(
+        (np.concatenate([v for _, v in rows]), np.concatenate([ix for ix, _ in rows]), indptr),
+        shape=(len(rows), N_FEATURES),
+    )
 
 
 def with_borrowed_topics(item: ComplaintItem, res: RecurrenceResult) -> ComplaintItem:

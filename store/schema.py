@@ -9,6 +9,7 @@ and complaint lifecycle events have their own tables.
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -309,6 +310,15 @@ class RollupDirtyDay(Base):
     day: Mapped[date] = mapped_column(Date, primary_key=True)
 
 
+def record_from_values(values: dict[str, Any], mentions: list[dict[str, Any]], record_id: int | None = None) -> Feedback:
+    """A ``Feedback`` with its ``TopicMention`` children from column values (``store.feedback.feedback_values``),
+    not added to any session; with ``record_id``, as the row stored under that id."""
+    ids = {} if record_id is None else {"id": record_id}
+    fb = Feedback(**ids, **values)
+    fb.topics = [TopicMention(**m) if record_id is None else TopicMention(feedback_id=record_id, **m) for m in mentions]
+    return fb
+
+
 __all__ = [
     "COMPLAINT_STATUSES",
     "FEEDBACK_KINDS",
@@ -328,4 +338,5 @@ __all__ = [
     "TaxonomyVersion",
     "TopicMention",
     "TopicRollup",
+    "record_from_values",
 ]
